@@ -1,0 +1,101 @@
+"""Route guards: who is calling, and at what assurance.
+
+The app puts its :class:`~eidentity.tokens.AccessTokens` in ``app.state`` under
+:data:`STATE_KEY`. A guard verifies the bearer token once per request, keeps the claims in the
+connection scope, and refuses with 401 — naming the level needed when it is a step-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from eidentity.assurance import AssuranceLevel, step_up_challenge
+from eidentity.errors import IdentityError, InsufficientAssurance, Unauthenticated
+from eidentity.tokens import AccessClaims, AccessTokens
+
+STATE_KEY = "access_tokens"
+_SCOPE_KEY = "carpeta.claims"
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+class WrongPrincipal(IdentityError):
+    """A valid token of the wrong kind (an agency on a citizen route, or the reverse)."""
+
+    slug = "forbidden"
+    title = "Esta credencial no sirve para esta operación."
+    status = 403
+
+
+class MissingScope(IdentityError):
+    slug = "insufficient-scope"
+    title = "La credencial no tiene el permiso (scope) necesario."
+    status = 403
+
+
+def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        error = Unauthenticated()
+        error.headers = {"WWW-Authenticate": 'Bearer realm="carpeta"'}
+        raise error
+    return token.strip()
+
+
+def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
+    """Verified claims for this request (verifying the token on first use)."""
+    cached = connection.scope.get(_SCOPE_KEY)  # type: ignore[call-overload]
+    if isinstance(cached, AccessClaims):
+        return cached
+    tokens: AccessTokens = connection.app.state[STATE_KEY]
+    try:
+        claims = tokens.verify(_bearer(connection))
+    except IdentityError as exc:
+        if not exc.headers:
+            exc.headers = {"WWW-Authenticate": 'Bearer realm="carpeta", error="invalid_token"'}
+        raise
+    connection.scope[_SCOPE_KEY] = claims  # type: ignore[literal-required]
+    return claims
+
+
+def requires_citizen(level: AssuranceLevel = AssuranceLevel.LOW) -> Guard:
+    """Allow citizens whose session reached ``level``; others get a step-up 401."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        claims = claims_of(connection)
+        if not claims.is_citizen:
+            raise WrongPrincipal()
+        if not claims.acr.satisfies(level):
+            error = InsufficientAssurance(
+                f"Esta acción requiere nivel de seguridad «{level.value}»; tu sesión es "
+                f"«{claims.acr.value}».",
+                required_acr=level.value,
+            )
+            error.headers = {"WWW-Authenticate": step_up_challenge(level)}
+            raise error
+
+    guard.__name__ = f"requires_citizen_{level.value}"
+    return guard
+
+
+def requires_client(*scopes: str) -> Guard:
+    """Allow OAuth clients (agencies, regulators) holding every one of ``scopes``."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        claims = claims_of(connection)
+        if claims.is_citizen:
+            raise WrongPrincipal()
+        missing = [s for s in scopes if s not in claims.scopes]
+        if missing:
+            error = MissingScope(f"Falta el scope: {' '.join(missing)}.")
+            error.headers = {
+                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
+            }
+            raise error
+
+    return guard
