@@ -49,7 +49,7 @@ def _bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
     """Verified claims for this request (verifying the token on first use)."""
-    cached = connection.scope.get(_SCOPE_KEY)  # type: ignore[call-overload]
+    cached = connection.scope.get(_SCOPE_KEY)
     if isinstance(cached, AccessClaims):
         return cached
     tokens: AccessTokens = connection.app.state[STATE_KEY]

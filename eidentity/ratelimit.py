@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import delete
+from sqlalchemy import Insert, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,14 +39,18 @@ class RateLimiter:
         """Count one event; raise :class:`RateLimited` once the window's allowance is spent."""
         window = int(now) // limit.window_seconds * limit.window_seconds
         bucket = self._bucket(limit, key)
-        dialect = session.bind.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = insert(RateCounter).values(bucket=bucket, window_start=window, count=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[RateCounter.bucket, RateCounter.window_start],
-            set_={"count": RateCounter.count + 1},
-        ).returning(RateCounter.count)
-        count = (await session.execute(stmt)).scalar_one()
+        values = {"bucket": bucket, "window_start": window, "count": 1}
+        keys = [RateCounter.bucket, RateCounter.window_start]
+        bump = {"count": RateCounter.count + 1}
+        upsert: Insert
+        if session.get_bind().dialect.name == "postgresql":
+            pg = postgresql.insert(RateCounter).values(**values)
+            upsert = pg.on_conflict_do_update(index_elements=keys, set_=bump)
+        else:
+            lite = sqlite.insert(RateCounter).values(**values)
+            upsert = lite.on_conflict_do_update(index_elements=keys, set_=bump)
+        result = await session.execute(upsert.returning(RateCounter.count))
+        count = result.scalar_one()
         if count > limit.max_events:
             retry_after = window + limit.window_seconds - int(now)
             raise RateLimited(retry_after)

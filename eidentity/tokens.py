@@ -174,7 +174,7 @@ class AccessTokens:
         key = self.ring.find(kid) if isinstance(kid, str) else None
         if key is None:
             raise TokenInvalid("El token fue firmado con una llave desconocida.")
-        options: dict[str, Any] = {
+        options: jwt.types.Options = {
             "require": ["exp", "iat", "sub", "jti", "iss", "aud"],
             # Times are checked below against the service clock, not PyJWT's.
             "verify_exp": False,

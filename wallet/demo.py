@@ -29,7 +29,9 @@ class DemoCitizen:
 
 
 CITIZENS = (
-    DemoCitizen("LOHG850312MDFPRD09", "LOHG850312QK5", "GUADALUPE LOPEZ HERNANDEZ", "5510000001", True),
+    DemoCitizen(
+        "LOHG850312MDFPRD09", "LOHG850312QK5", "GUADALUPE LOPEZ HERNANDEZ", "5510000001", True
+    ),
     DemoCitizen("RATL781102HJCMRS08", "RATL781102AB3", "LUIS RAMIREZ TORRES", "3310000002", True),
     DemoCitizen("PECJ920721MOCRRN05", "PECJ920721HT1", "JUANA PEREZ CRUZ", "9510000003", False),
 )
@@ -114,10 +116,10 @@ def _guide(settings: Settings, files: dict[str, tuple[Path, Path]]) -> str:
         "",
         "Entrar con CURP + código por SMS (nivel «low»):",
         f"  curl -s -X POST {url}/auth/curp/start -H 'content-type: application/json' \\",
-        f"       -d '{{\"curp\": \"{CITIZENS[0].curp}\"}}'",
+        f'       -d \'{{"curp": "{CITIZENS[0].curp}"}}\'',
         f"  Los SMS de la demostración se escriben en: {sms}",
         f"  curl -s -X POST {url}/auth/curp/verify -H 'content-type: application/json' \\",
-        "       -d '{\"otp_id\": \"<otp_id>\", \"code\": \"<código de 6 dígitos>\"}'",
+        '       -d \'{"otp_id": "<otp_id>", "code": "<código de 6 dígitos>"}\'',
         f"  curl -s {url}/api/v1/me -H 'authorization: Bearer <access_token>'",
         "",
         f"Entrar con e.firma (nivel «high»), contraseña de las .key: {DEMO_PASSWORD}",

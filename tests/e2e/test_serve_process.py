@@ -46,14 +46,19 @@ def server(
     }
     enrolled = subprocess.run(
         [*CARPETA, "citizen", "enroll", "--curp", CURP, "--phone", PHONE, "--name", "Carlos"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert enrolled.returncode == 0, enrolled.stderr
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*CARPETA, "serve", "--port", str(port), "--workers", "2"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -101,7 +106,9 @@ def test_sign_in_over_http_against_the_real_server_and_logs_stay_clean(
         refreshed = http.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
         assert refreshed.status_code == 200
         # Bad input is answered with problems, not stack traces.
-        bad = http.post("/auth/curp/start", content=b"\xff\xfe", headers={"content-type": "application/json"})
+        bad = http.post(
+            "/auth/curp/start", content=b"\xff\xfe", headers={"content-type": "application/json"}
+        )
         assert bad.status_code == 400
         assert "Traceback" not in bad.text
         http.get(f"/api/v1/me?curp={CURP}&token={tokens['access_token']}")

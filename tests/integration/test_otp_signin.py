@@ -52,7 +52,9 @@ async def test_wrong_code_counts_down_then_locks(
     good = outbox.last_code()
     wrong = f"{(int(good) + 1) % 1_000_000:06d}"
     for left in (4, 3, 2, 1):
-        r = await client.post("/auth/curp/verify", json={"otp_id": started["otp_id"], "code": wrong})
+        r = await client.post(
+            "/auth/curp/verify", json={"otp_id": started["otp_id"], "code": wrong}
+        )
         assert r.status_code == 401
         assert r.json()["type"].endswith("/otp-invalid")
         assert r.json()["attempts_left"] == left
@@ -154,14 +156,20 @@ async def test_invalid_curp_is_refused_with_the_failing_part(client: AsyncTestCl
 async def test_malformed_bodies_get_problem_answers(client: AsyncTestClient[Any]) -> None:
     r = await client.post("/auth/curp/start", json={"curp": 12})
     assert r.status_code == 400 and r.json()["type"].endswith("/invalid-request")
-    r = await client.post("/auth/curp/start", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/auth/curp/start", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
-    r = await client.post("/auth/curp/start", content=b"curp=X", headers={"content-type": "text/plain"})
+    r = await client.post(
+        "/auth/curp/start", content=b"curp=X", headers={"content-type": "text/plain"}
+    )
     assert r.status_code == 415 and r.json()["type"].endswith("/unsupported-media-type")
     r = await client.post("/auth/curp/verify", json={"otp_id": "x", "code": "1" * 20})
     assert r.status_code == 400
     r = await client.get("/auth/curp/start")
     assert r.status_code == 405 and r.json()["type"].endswith("/method-not-allowed")
     big = b'{"curp": "' + b"A" * 2_000_000 + b'"}'
-    r = await client.post("/auth/curp/start", content=big, headers={"content-type": "application/json"})
+    r = await client.post(
+        "/auth/curp/start", content=big, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["type"].endswith("/payload-too-large")

@@ -71,7 +71,11 @@ async def test_no_token_and_garbage_token_are_401_problems(client: AsyncTestClie
 async def test_alg_none_is_refused(client: AsyncTestClient[Any], outbox: Outbox) -> None:
     tokens = await _tokens(client, outbox)
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
-    header = {"alg": "none", "typ": "JWT", "kid": jwt.get_unverified_header(tokens["access_token"])["kid"]}
+    header = {
+        "alg": "none",
+        "typ": "JWT",
+        "kid": jwt.get_unverified_header(tokens["access_token"])["kid"],
+    }
     forged = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}."
     r = await _me(client, forged)
     assert r.status_code == 401 and r.json()["type"].endswith("/token-invalid")
@@ -154,7 +158,9 @@ async def test_token_signed_by_a_foreign_ed25519_key_is_refused(
     tokens = await _tokens(client, outbox)
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     kid = jwt.get_unverified_header(tokens["access_token"])["kid"]
-    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid})
+    forged = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid}
+    )
     r = await _me(client, forged)
     assert r.status_code == 401
 
