@@ -25,6 +25,7 @@ from eidentity.citizens import CitizenRegistry, PhoneCipher
 from eidentity.clock import Clock, SystemClock
 from eidentity.controllers import AuthController, jwks
 from eidentity.guards import STATE_KEY
+from eidentity.maintenance import purge_expired
 from eidentity.ratelimit import RateLimiter
 from eidentity.sessions import SessionService
 from eidentity.signin import SignInService
@@ -108,6 +109,17 @@ async def build_services(
     )
 
 
+async def _housekeeping(services: Services, every: float = 600.0) -> None:
+    """Purge expired sign-in state now and then; a failure is logged, never fatal."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            async with services.sessions() as session:
+                await purge_expired(session, services.clock.now())
+        except Exception as exc:  # keep serving whatever happens here
+            log.warning("housekeeping failed", extra={"error": type(exc).__name__})
+
+
 def _services(request: Request[Any, Any, Any]) -> Services:
     services: Services = request.app.state["services"]
     return services
@@ -156,9 +168,13 @@ def create_app(
         app.state["services"] = services
         app.state[STATE_KEY] = services.access_tokens
         log.info("carpeta started", extra={"database": services.engine.dialect.name})
+        housekeeping = asyncio.create_task(_housekeeping(services))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             await services.engine.dispose()
 
     def provide_address(request: Request[Any, Any, Any]) -> str:

@@ -173,3 +173,26 @@ async def test_malformed_bodies_get_problem_answers(client: AsyncTestClient[Any]
         "/auth/curp/start", content=big, headers={"content-type": "application/json"}
     )
     assert r.status_code == 413 and r.json()["type"].endswith("/payload-too-large")
+
+
+async def test_housekeeping_forgets_stale_challenges_but_not_live_ones(
+    client: AsyncTestClient[Any], outbox: Outbox, clock: SettableClock
+) -> None:
+    from sqlalchemy import func, select
+
+    from eidentity.maintenance import purge_expired
+    from eidentity.models import OtpChallenge
+    from tests.integration.helpers import in_app_loop, services_of
+
+    await enrol(client, CURP, PHONE)
+    await client.post("/auth/curp/start", json={"curp": CURP})
+    services = services_of(client)
+
+    async def purge_and_count() -> int:
+        async with services.sessions() as session:
+            await purge_expired(session, clock.now())
+            return int(await session.scalar(select(func.count()).select_from(OtpChallenge)) or 0)
+
+    assert in_app_loop(client, purge_and_count) == 1
+    clock.advance(2 * 86400)
+    assert in_app_loop(client, purge_and_count) == 0
