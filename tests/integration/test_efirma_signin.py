@@ -29,11 +29,11 @@ from eidentity.devca import (
 from eidentity.models import EfirmaSignIn
 from tests.conftest import Outbox
 from tests.integration.helpers import bearer, enrol, in_app_loop, services_of, sign_in_otp
+from tests.paths import SAT_DIR
 from wallet.app import create_app
 from wallet.settings import Settings
 
 PASSWORD = "Prueba2026"
-SAT_DIR = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sat-test-certs"
 
 
 @dataclass(frozen=True)

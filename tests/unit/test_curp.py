@@ -13,7 +13,6 @@ import pickle
 import re
 import string
 from datetime import date
-from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -31,8 +30,9 @@ from eidentity.curp import (
     parse_curp,
     validate_curp,
 )
+from tests.paths import FIXTURES
 
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "curp-vectors.json"
+VECTORS_PATH = FIXTURES / "curp-vectors.json"
 VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 
 DICTIONARY = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"

@@ -22,8 +22,8 @@ from eidentity.devca.satkey import (
     load_sat_private_key,
 )
 from eidentity.efirma import der
+from tests.paths import SAT_DIR
 
-SAT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sat-test-certs"
 SAT_KEYS = sorted(SAT_DIR.glob("*.key")) if SAT_DIR.is_dir() else []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -18,8 +17,8 @@ from hypothesis import strategies as st
 from eidentity.devca import DevCa, init_ca, load_sat_private_key
 from eidentity.efirma import der, parse_certificate
 from eidentity.efirma.errors import CertificateUnparseable
+from tests.paths import SAT_DIR
 
-SAT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sat-test-certs"
 SAT_PASSWORD = "12345678a"
 
 # file stem: (kind, persona, rfc, company_rfc, curp, número de certificado, not_after date)

@@ -22,8 +22,8 @@ from eidentity.efirma.errors import (
     EfirmaError,
     SignatureInvalid,
 )
+from tests.paths import SAT_DIR
 
-SAT_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sat-test-certs"
 PASSWORD = "contraseña-de-prueba"
 MESSAGE = b"https://carpeta.example\nreto=abc123\nnonce=00112233445566778899aabbccddeeff"
 

@@ -12,7 +12,6 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
-from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -37,8 +36,9 @@ from ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.paths import FIXTURES
 
-FIXTURE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "rfc6962-vectors.json"
+FIXTURE = FIXTURES / "rfc6962-vectors.json"
 VECTORS = json.loads(FIXTURE.read_text(encoding="utf-8"))
 FIXTURE_LEAVES = [bytes.fromhex(h) for h in VECTORS["leaves_hex"]]
 NAMED = {name: bytes.fromhex(h) for name, h in VECTORS["named_hashes"].items()}
