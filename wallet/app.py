@@ -30,9 +30,15 @@ from eidentity.ratelimit import RateLimiter
 from eidentity.sessions import SessionService
 from eidentity.signin import SignInService
 from eidentity.sms import SmsSender, sms_sender_from_sink
+from eidentity.oauth import OAuthController, TokenEndpoint, oauth_metadata
 from eidentity.tokens import AccessTokens, KeyRing, SigningKey
 from wallet import db
+from wallet.agencies.registry import AgencyClientStore
 from wallet.efirma import build_verifier
+from wallet.folder.agency_routes import AgencyProcedures, AgencyRecords
+from wallet.folder.citizen_routes import MyFolder
+from wallet.folder.publishing import Publisher
+from wallet.folder.reading import FolderReader
 from wallet.keystore import KeyStore
 from wallet.logs import configure_logging
 from wallet.me import MeController
@@ -49,12 +55,19 @@ class Services:
 
     settings: Settings
     engine: AsyncEngine
+    #: Units of work that write (on SQLite they begin IMMEDIATE); the safe default.
     sessions: async_sessionmaker[AsyncSession]
+    #: Read-only requests (GET/HEAD): plain transactions that never wait for writers.
+    read_sessions: async_sessionmaker[AsyncSession]
+    folder_reader: FolderReader
+    cursor_key: bytes
     keystore: KeyStore
     access_tokens: AccessTokens
     registry: CitizenRegistry
     session_service: SessionService
     signin: SignInService
+    token_endpoint: TokenEndpoint
+    publisher: Publisher
     clock: Clock
 
 
@@ -96,15 +109,28 @@ async def build_services(
         origin=settings.issuer,
         verifier=build_verifier(settings),
     )
+    sessions = db.session_factory(engine, write=True)
+    token_endpoint = TokenEndpoint(
+        AgencyClientStore(sessions),
+        access_tokens,
+        token_url=settings.issuer + "/oauth/token",
+        issuer=settings.issuer,
+        clock=clock,
+    )
     return Services(
         settings=settings,
         engine=engine,
-        sessions=db.session_factory(engine),
+        sessions=sessions,
+        read_sessions=db.session_factory(engine),
+        folder_reader=FolderReader(),
+        cursor_key=keystore.secret("sync-cursor"),
         keystore=keystore,
         access_tokens=access_tokens,
         registry=registry,
         session_service=session_service,
         signin=signin,
+        token_endpoint=token_endpoint,
+        publisher=Publisher(registry),
         clock=clock,
     )
 
@@ -125,8 +151,12 @@ def _services(request: Request[Any, Any, Any]) -> Services:
     return services
 
 
-async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncGenerator[AsyncSession, None]:
-    async with _services(request).sessions() as session:
+async def provide_db_session(
+    request: Request[Any, Any, Any],
+) -> AsyncGenerator[AsyncSession, None]:
+    services = _services(request)
+    factory = services.read_sessions if request.method in {"GET", "HEAD"} else services.sessions
+    async with factory() as session:
         yield session
 
 
@@ -140,6 +170,22 @@ def provide_session_service(request: Request[Any, Any, Any]) -> SessionService:
 
 def provide_registry(request: Request[Any, Any, Any]) -> CitizenRegistry:
     return _services(request).registry
+
+
+def provide_token_endpoint(request: Request[Any, Any, Any]) -> TokenEndpoint:
+    return _services(request).token_endpoint
+
+
+def provide_publisher(request: Request[Any, Any, Any]) -> Publisher:
+    return _services(request).publisher
+
+
+def provide_folder_reader(request: Request[Any, Any, Any]) -> FolderReader:
+    return _services(request).folder_reader
+
+
+def provide_cursor_key(request: Request[Any, Any, Any]) -> bytes:
+    return _services(request).cursor_key
 
 
 def provide_clock(request: Request[Any, Any, Any]) -> Clock:
@@ -181,7 +227,17 @@ def create_app(
         return client_address(request, settings)
 
     return Litestar(
-        route_handlers=[healthz, jwks, AuthController, MeController],
+        route_handlers=[
+            healthz,
+            jwks,
+            AuthController,
+            MeController,
+            OAuthController,
+            oauth_metadata,
+            AgencyProcedures,
+            AgencyRecords,
+            MyFolder,
+        ],
         lifespan=[lifespan],
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -189,6 +245,10 @@ def create_app(
             "session_service": Provide(provide_session_service, sync_to_thread=False),
             "registry": Provide(provide_registry, sync_to_thread=False),
             "clock": Provide(provide_clock, sync_to_thread=False),
+            "token_endpoint": Provide(provide_token_endpoint, sync_to_thread=False),
+            "publisher": Provide(provide_publisher, sync_to_thread=False),
+            "folder_reader": Provide(provide_folder_reader, sync_to_thread=False),
+            "cursor_key": Provide(provide_cursor_key, sync_to_thread=False),
             "client_address": Provide(provide_address, sync_to_thread=False),
         },
         exception_handlers=exception_handlers,

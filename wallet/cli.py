@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import click
 
 from eidentity.citizens import InvalidPhone
-from eidentity.clock import SystemClock
 from eidentity.curp import CurpError
 from eidentity.devca.cli import dev_ca
 from wallet import db
-from wallet.app import Services, build_services
+from wallet.agencies.cli import agency_group, category_group
+from wallet.app import Services
+from wallet.cli_support import load_settings, with_services
 from wallet.keystore import KeyStore
 from wallet.settings import Settings, SettingsError, describe_settings
-
-T = TypeVar("T")
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def with_services(settings: Settings, work: Callable[[Services], Awaitable[T]]) -> T:
-    """Open the real services (migrating first), run ``work``, close everything."""
-
-    async def run() -> T:
-        services = await build_services(settings, SystemClock())
-        try:
-            return await work(services)
-        finally:
-            await services.engine.dispose()
-
-    return asyncio.run(run())
 
 
 @click.group()
@@ -146,6 +122,8 @@ def settings_command() -> None:
 
 
 main.add_command(dev_ca)
+main.add_command(agency_group)
+main.add_command(category_group)
 
 
 @main.command()

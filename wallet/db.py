@@ -25,13 +25,32 @@ def is_sqlite(url: str) -> bool:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the writer; busy_timeout queues writers instead of failing."""
+    """WAL lets readers run beside the writer; busy_timeout queues writers instead of failing.
+
+    The driver's own transaction handling is switched off so that :func:`_sqlite_begin`
+    decides how each transaction starts.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Writers start with ``BEGIN IMMEDIATE``: they queue for the write lock up front.
+
+    A deferred transaction that reads first and writes later can fail with SQLITE_BUSY when
+    another writer committed in between (WAL snapshots cannot be upgraded), and busy_timeout
+    does not help there. Readers keep plain deferred transactions and never block writers.
+    """
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "carpeta_write"
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -44,6 +63,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             url, echo=echo, hide_parameters=True, connect_args={"timeout": 10}
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url,
@@ -55,8 +75,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     )
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def session_factory(
+    engine: AsyncEngine, *, write: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reading, or (``write=True``) for units of work that change data."""
+    bind = engine.execution_options(**{WRITE_OPTION: True}) if write else engine
+    return async_sessionmaker(bind, expire_on_commit=False, autoflush=False)
 
 
 def alembic_config(url: str) -> Config:

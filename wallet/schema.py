@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import eidentity.oauth.models  # noqa: F401  (registers the replay-cache table)
 from eidentity.models import IdentityBase
+from wallet.lowband.tables import lowband_metadata
+from wallet.models import WalletBase
 
-target_metadata: list[MetaData] = [IdentityBase.metadata]
+target_metadata: list[MetaData] = [IdentityBase.metadata, WalletBase.metadata, lowband_metadata]

@@ -1,0 +1,1 @@
+"""Agencies and regulators: the OAuth clients of the wallet and what each may ask for."""

@@ -1,0 +1,1 @@
+"""The citizen's folder: procedures and records that agencies publish, and messages."""
