@@ -35,7 +35,7 @@ from eidentity.tokens import AccessTokens, KeyRing, SigningKey
 from wallet import db
 from wallet.agencies.registry import AgencyClientStore
 from wallet.efirma import build_verifier
-from wallet.folder.agency_routes import AgencyProcedures, AgencyRecords
+from wallet.folder.agency_routes import AgencyInbox, AgencyProcedures, AgencyRecords
 from wallet.folder.citizen_routes import MyFolder
 from wallet.folder.publishing import Publisher
 from wallet.folder.reading import FolderReader
@@ -236,6 +236,7 @@ def create_app(
             oauth_metadata,
             AgencyProcedures,
             AgencyRecords,
+            AgencyInbox,
             MyFolder,
         ],
         lifespan=[lifespan],

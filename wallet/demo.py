@@ -14,6 +14,7 @@ from pathlib import Path
 from eidentity.clock import SystemClock
 from eidentity.devca.ca import DevCa, init_ca
 from wallet.app import Services, build_services, create_app
+from wallet.demo_data import AGENCIES, seed_agencies, seed_folder
 from wallet.settings import Settings
 
 DEMO_PASSWORD = "Demo2026"
@@ -71,6 +72,7 @@ def _prepare_ca(settings: Settings) -> tuple[DevCa, dict[str, tuple[Path, Path]]
 
 async def _seed(services: Services) -> None:
     async with services.sessions() as session:
+        await seed_agencies(services, session, services.settings.data_dir / "demo" / "agencies")
         for citizen in CITIZENS:
             await services.registry.enrol(
                 session,
@@ -80,6 +82,7 @@ async def _seed(services: Services) -> None:
                 now=services.clock.now(),
                 via="demo",
             )
+        await seed_folder(services, session)
         await session.commit()
 
 
@@ -130,6 +133,16 @@ def _guide(settings: Settings, files: dict[str, tuple[Path, Path]]) -> str:
         "  Pide un reto (POST /auth/efirma/challenge), firma `to_sign` con la .key",
         "  (RSA PKCS#1 v1.5 + SHA-256) y envíalo a POST /auth/efirma/verify.",
         "  Guía completa: docs/identity.md",
+        "",
+        "Dependencias (clientes OAuth, llaves privadas JWK de la demostración):",
+    ]
+    agencies_dir = (settings.data_dir / "demo" / "agencies").resolve()
+    for agency in AGENCIES:
+        lines.append(f"  {agency.id:10} {agency.name}")
+    lines += [
+        f"  Llaves: {agencies_dir}/<id>.jwk.json   (regulador: scope ledger:audit)",
+        f"  Token:  carpeta agency token --id sat --key {agencies_dir}/sat.jwk.json --url {url}",
+        "  Guía de integración: docs/api.md",
         "",
     ]
     return "\n".join(lines)

@@ -158,6 +158,8 @@ class Message(WalletBase):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     agency_seq: Mapped[int] = mapped_column(BigInteger)
     citizen_seq: Mapped[int] = mapped_column(BigInteger)
+    #: Messages are not withdrawn today; the column lets the agency feed use the sync helper.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_procedure_messages_procedure", "procedure_id", "created_at"),

@@ -155,7 +155,7 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
     log.error(
         "unhandled error",
         extra={"reference": reference, "error": type(exc).__name__, "route": route},
-        exc_info=(type(exc), exc, None),
+        exc_info=(type(exc), exc, exc.__traceback__),
     )
     slug, title = _BY_STATUS[500]
     return problem_response(500, slug, title, extensions={"reference": reference})

@@ -199,6 +199,21 @@ async def test_messages_between_citizen_and_agency(
         f"/api/v1/me/procedures/{procedure_id}/messages", json={"body": ""}, headers=me
     )
     assert r.status_code == 400
+    # The agency's inbox is a delta feed across all its procedures.
+    feed = (await client.get("/api/v1/agency/messages", headers=headers)).json()
+    assert [(m["external_id"], m["author"]) for m in feed["items"]] == [
+        ("DA-1", "citizen"),
+        ("DA-1", "agency"),
+    ]
+    await client.post(
+        f"/api/v1/me/procedures/{procedure_id}/messages", json={"body": "Gracias"}, headers=me
+    )
+    delta = (
+        await client.get(
+            "/api/v1/agency/messages", params={"since": feed["next_cursor"]}, headers=headers
+        )
+    ).json()
+    assert [m["body"] for m in delta["items"]] == ["Gracias"]
 
 
 async def test_export_holds_everything_about_me(

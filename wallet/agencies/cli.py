@@ -224,3 +224,62 @@ def category_list() -> None:
 
     for code, name, sensitive in sorted(with_services(load_settings(), work)):
         click.echo(f"{code:32} {name}{'  [sensible]' if sensitive else ''}")
+
+
+@agency_group.command("token")
+@click.option("--id", "agency_id", required=True, help="client_id de la dependencia.")
+@click.option(
+    "--key",
+    "key_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Llave privada JWK (JSON) de la dependencia.",
+)
+@click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="Origen del servicio."
+)
+@click.option("--scope", default=None, help="Scopes pedidos (separados por espacio).")
+def agency_token(agency_id: str, key_path: Path, url: str, scope: str | None) -> None:
+    """Pedir un token como lo haría la dependencia (private_key_jwt, RFC 7523) e imprimirlo."""
+    import time
+    import uuid
+
+    import httpx
+    import jwt
+
+    try:
+        jwk = json.loads(key_path.read_text(encoding="utf-8"))
+        key = jwt.PyJWK(jwk)
+    except (OSError, ValueError, jwt.PyJWTError) as exc:
+        raise click.BadParameter(f"No se pudo leer la llave: {exc}", param_hint="--key") from None
+    token_url = url.rstrip("/") + "/oauth/token"
+    now = int(time.time())
+    assertion = jwt.encode(
+        {
+            "iss": agency_id,
+            "sub": agency_id,
+            "aud": token_url,
+            "iat": now,
+            "exp": now + 60,
+            "jti": uuid.uuid4().hex,
+        },
+        key.key,
+        algorithm=key.algorithm_name,
+        headers={"kid": jwk["kid"]} if "kid" in jwk else None,
+    )
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+    }
+    if scope:
+        form["scope"] = scope
+    try:
+        response = httpx.post(token_url, data=form, timeout=10)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(
+            f"No se pudo contactar {token_url}: {type(exc).__name__}"
+        ) from None
+    if response.status_code != 200:
+        raise click.ClickException(f"{response.status_code}: {response.text}")
+    click.echo(response.json()["access_token"])

@@ -27,7 +27,9 @@ from wallet.folder.schemas import (
     Published,
     RecordIn,
 )
+from wallet.lowband import Page, PageRequest, read_changes
 from wallet.models import Message, Procedure, Record
+from wallet.sync import Limit, Since
 from wallet.sync import agency_owner, citizen_owner, next_change_seq
 
 
@@ -131,6 +133,41 @@ class AgencyProcedures(Controller):
         message = await write_message(db_session, procedure, "agency", data.body, clock)
         await db_session.commit()
         return _agency_message(message, external_id)
+
+
+class AgencyInbox(Controller):
+    path = "/api/v1/agency/messages"
+    tags = ["Dependencias"]
+    security = [{"bearer": []}]
+
+    @get("/", guards=[requires_client("procedures:write")], summary="Mensajes nuevos (since)")
+    async def inbox(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        cursor_key: NamedDependency[bytes],
+        since: Since = None,
+        limit: Limit = None,
+    ) -> Page[AgencyMessage]:
+        """Every message on the agency's procedures, oldest first, as a delta-sync feed."""
+        agency_id = _agency(request)
+        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"agency/messages:{agency_id}")
+        changes = await read_changes(
+            db_session,
+            select(Message).where(Message.agency_id == agency_id),
+            page,
+            seq=Message.agency_seq,
+            deleted_at=Message.deleted_at,
+            row_id=Message.id,
+        )
+        ids = {m.procedure_id for m in changes.items}
+        external: dict[str, str] = {}
+        if ids:
+            rows = await db_session.execute(
+                select(Procedure.id, Procedure.external_id).where(Procedure.id.in_(ids))
+            )
+            external = {procedure_id: external_id for procedure_id, external_id in rows}
+        return changes.page(lambda m: _agency_message(m, external.get(m.procedure_id, "")))
 
 
 class AgencyRecords(Controller):

@@ -7,12 +7,12 @@ without ``since`` it is a full sync (replace the local copy), with ``since`` onl
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,14 +40,7 @@ from wallet.folder.schemas import (
 )
 from wallet.lowband import Page, PageRequest, read_changes
 from wallet.models import Agency, DataCategory, Message, Procedure, Record
-
-Since = Annotated[
-    str | None,
-    QueryParameter(name="since", max_length=96, description="Cursor de sincronización"),
-]
-Limit = Annotated[
-    str | None, QueryParameter(name="limit", description="Máximo de elementos (1-200)")
-]
+from wallet.sync import Limit, Since
 
 
 def _citizen(request: Request[Any, Any, Any]) -> str:

@@ -195,6 +195,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("agency_seq", sa.BigInteger(), nullable=False),
         sa.Column("citizen_seq", sa.BigInteger(), nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["procedure_id"],
             ["procedures.id"],
