@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar, Request, get
-from litestar.config.compression import CompressionConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Scope
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from eidentity.citizens import CitizenRegistry, PhoneCipher
@@ -26,11 +26,11 @@ from eidentity.clock import Clock, SystemClock
 from eidentity.controllers import AuthController, jwks
 from eidentity.guards import STATE_KEY
 from eidentity.maintenance import purge_expired
+from eidentity.oauth import OAuthController, TokenEndpoint, oauth_metadata
 from eidentity.ratelimit import RateLimiter
 from eidentity.sessions import SessionService
 from eidentity.signin import SignInService
 from eidentity.sms import SmsSender, sms_sender_from_sink
-from eidentity.oauth import OAuthController, TokenEndpoint, oauth_metadata
 from eidentity.tokens import AccessTokens, KeyRing, SigningKey
 from wallet import db
 from wallet.agencies.registry import AgencyClientStore
@@ -41,10 +41,17 @@ from wallet.folder.publishing import Publisher
 from wallet.folder.reading import FolderReader
 from wallet.keystore import KeyStore
 from wallet.logs import configure_logging
+from wallet.lowband import (
+    IdempotencyConfig,
+    LowbandCompressionConfig,
+    RepresentationConfig,
+    bearer_or_address,
+    purge_idempotency_records,
+)
 from wallet.me import MeController
 from wallet.problems import exception_handlers
 from wallet.settings import Settings
-from wallet.web import check_request, client_address, security_headers_hook
+from wallet.web import DEFAULT_BODY_TYPES, check_request, client_address, security_headers_hook
 
 log = logging.getLogger("carpeta.app")
 
@@ -142,8 +149,16 @@ async def _housekeeping(services: Services, every: float = 600.0) -> None:
         try:
             async with services.sessions() as session:
                 await purge_expired(session, services.clock.now())
+            async with services.sessions() as session, session.begin():
+                await purge_idempotency_records(session, services.clock.now())
         except Exception as exc:  # keep serving whatever happens here
             log.warning("housekeeping failed", extra={"error": type(exc).__name__})
+
+
+def _write_sessions(scope: Scope) -> async_sessionmaker[AsyncSession]:
+    """Idempotency records are written with the unit-of-work sessions."""
+    services: Services = scope["app"].state["services"]
+    return services.sessions
 
 
 def _services(request: Request[Any, Any, Any]) -> Services:
@@ -256,8 +271,18 @@ def create_app(
         before_request=check_request,
         before_send=[security_headers_hook(settings)],
         request_max_body_size=settings.max_body_bytes,
-        compression_config=CompressionConfig(
-            backend="brotli", brotli_gzip_fallback=True, minimum_size=256
+        # Compression wraps idempotency, which wraps ETag/304 and MessagePack negotiation:
+        # the only way into that order is the compression config's middleware.
+        compression_config=LowbandCompressionConfig(
+            backend="brotli",
+            brotli_gzip_fallback=True,
+            minimum_size=256,
+            representation=RepresentationConfig(default_body_types=DEFAULT_BODY_TYPES),
+            idempotency=IdempotencyConfig(
+                sessions=_write_sessions,
+                principal=bearer_or_address(lambda request: client_address(request, settings)),
+                now=clock.now,
+            ),
         ),
         openapi_config=OpenAPIConfig(
             title="Carpeta Ciudadana MX",

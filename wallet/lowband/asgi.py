@@ -1,13 +1,13 @@
 """Raw ASGI plumbing shared by the low-bandwidth middleware.
 
 The middleware runs on every request, so it works on the raw ``scope["headers"]`` byte pairs
-instead of building Litestar ``Request``/``Headers`` objects: a list scan over a dozen headers
-costs far less than a case-insensitive multidict.
+(scanned, or turned into a plain dict) instead of building Litestar ``Request``/``Headers``
+objects: that costs far less than a case-insensitive multidict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from litestar.types import Empty, Message, Receive, Scope
@@ -18,6 +18,8 @@ from wallet.problems import ApiProblem
 RawHeaders = list[tuple[bytes, bytes]]
 #: Our view of an ASGI event: Litestar's TypedDict union is too narrow to edit in place.
 Event = dict[str, Any]
+#: A ``send`` we feed plain dicts (it is Litestar's ``Send``, typed loosely on purpose).
+AnySend = Callable[[Any], Awaitable[None]]
 
 #: Used when a route declares no body limit of its own (Litestar's own default is 10 MB).
 FALLBACK_BODY_LIMIT = 10 * 1024 * 1024

@@ -9,25 +9,34 @@ point Litestar offers there, ``CompressionConfig.middleware_class``::
     compression(idempotency(representation(handler)))
 
 :class:`LowbandCompressionConfig` is a ``CompressionConfig`` with two more fields and that
-class preset. The compression wrapper also passes 1xx/204/304 through uncompressed and tidies
-the ``Vary`` header (Litestar appends ``Accept-Encoding`` even when it is already listed).
+class preset. The compression itself is Litestar's, unchanged: 304s have an empty body, below
+the ``minimum_size`` Litestar insists is ≥ 1, so they are never compressed; and the
+representation layer is told the compression settings so that ``Vary`` lists
+``Accept-Encoding`` exactly once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from litestar.config.compression import CompressionConfig
-from litestar.enums import CompressionEncoding
 from litestar.middleware.compression import CompressionMiddleware
-from litestar.types import ASGIApp, Message, Scope, Send
+from litestar.types import ASGIApp
 
-from wallet.lowband.asgi import event, merge_vary, response_headers
 from wallet.lowband.idempotency import IdempotencyConfig, IdempotencyMiddleware
-from wallet.lowband.representation import RepresentationConfig, RepresentationMiddleware
+from wallet.lowband.representation import (
+    CompressionHint,
+    RepresentationConfig,
+    RepresentationMiddleware,
+)
 
-_NO_BODY = frozenset({204, 304})
+
+def compression_hint(config: CompressionConfig) -> CompressionHint:
+    """Litestar compresses when its backend's coding (or gzip, as fallback) is accepted."""
+    codings = [config.compression_facade.encoding.encode()]
+    if config.gzip_fallback and b"gzip" not in codings:
+        codings.append(b"gzip")
+    return CompressionHint(codings=tuple(codings), minimum_size=config.minimum_size)
 
 
 class LowbandCompressionMiddleware(CompressionMiddleware):
@@ -36,37 +45,15 @@ class LowbandCompressionMiddleware(CompressionMiddleware):
     def __init__(self, app: ASGIApp, config: CompressionConfig) -> None:
         representation = getattr(config, "representation", None)
         idempotency = getattr(config, "idempotency", None)
-        inner: ASGIApp = RepresentationMiddleware(app, representation)
+        inner: ASGIApp = RepresentationMiddleware(app, representation, compression_hint(config))
         if isinstance(idempotency, IdempotencyConfig):
             inner = IdempotencyMiddleware(inner, idempotency)
         super().__init__(app=inner, config=config)
 
-    def create_compression_send_wrapper(
-        self,
-        send: Send,
-        compression_encoding: Literal[CompressionEncoding.BROTLI, CompressionEncoding.GZIP] | str,
-        scope: Scope,
-    ) -> Send:
-        async def tidy(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = response_headers(event(message))
-                for name, value in headers:
-                    if name == b"vary" and value.lower().count(b"accept-encoding") > 1:
-                        merge_vary(headers)
-                        break
-            await send(message)
 
-        compress = super().create_compression_send_wrapper(tidy, compression_encoding, scope)
-        bypass = False
-
-        async def wrapper(message: Message) -> None:
-            nonlocal bypass
-            if message["type"] == "http.response.start":
-                status = event(message)["status"]
-                bypass = status in _NO_BODY or status < 200
-            await (send if bypass else compress)(message)
-
-        return wrapper
+# Litestar's AbstractMiddleware.__init_subclass__ wraps ``__call__`` with its exclusion check
+# once per subclass; the inherited call is already wrapped, so skip the second check.
+LowbandCompressionMiddleware.__call__ = CompressionMiddleware.__call__  # type: ignore[method-assign]
 
 
 @dataclass

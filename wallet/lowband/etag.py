@@ -13,11 +13,12 @@ made it.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import re
 
 _TAG = re.compile(rb'(?:W/)?"([^"]*)"')
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def entity_tag(content_type: bytes, body: bytes, content_encoding: bytes | None = None) -> bytes:
@@ -26,13 +27,9 @@ def entity_tag(content_type: bytes, body: bytes, content_encoding: bytes | None 
     96 bits keep accidental collisions out of reach for any one resource's history while
     keeping the header short on 2G.
     """
-    digest = hashlib.blake2b(content_type, digest_size=12)
-    digest.update(b"\x00")
-    if content_encoding:
-        digest.update(content_encoding)
-    digest.update(b"\x00")
-    digest.update(body)
-    return b'W/"' + base64.urlsafe_b64encode(digest.digest()) + b'"'
+    material = b"\x00".join((content_type, content_encoding or b"", body))
+    digest = hashlib.blake2b(material, digest_size=12).digest()
+    return b'W/"' + binascii.b2a_base64(digest, newline=False).translate(_URLSAFE) + b'"'
 
 
 def opaque(tag: bytes) -> bytes:

@@ -157,7 +157,7 @@ class ReplayStore:
             )
 
 
-async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    """Delete expired records (run it periodically, e.g. from a CLI job); returns how many."""
+async def purge_idempotency_records(session: AsyncSession, now: datetime) -> int:
+    """Delete expired records (run it now and then; the caller commits); returns how many."""
     result = await session.execute(delete(records).where(records.c.expires_at <= now))
     return int(cast("CursorResult[Any]", result).rowcount)
