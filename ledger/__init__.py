@@ -1,9 +1,23 @@
 """Transparency ledger: RFC 9162 Merkle log math and C2SP signed checkpoints.
 
-This package imports nothing from the rest of the project (only the standard library and
-``cryptography``), so verifiers — the CLI, monitors, auditors' scripts — can use it alone.
+This package imports nothing from the rest of the project, so verifiers — the CLI, monitors,
+auditors' scripts — can use it alone. Importing ``ledger`` itself needs only the standard
+library and ``cryptography``; the modules with I/O are imported explicitly:
+
+* ``ledger.events`` — event body, canonical leaf bytes, subject pseudonyms (re-exported here);
+* ``ledger.storage`` — SQLAlchemy tables and ``append`` (inside the caller's transaction);
+* ``ledger.sequencer`` — the single writer: batches, nodes, one signed checkpoint per batch;
+* ``ledger.proofs`` — checkpoints, proofs, citizen/regulator queries, stats, export;
+* ``ledger.verify`` — offline export verification; ``ledger.monitor`` — the witness (httpx);
+* ``ledger.cli`` — the ``ledger`` click group (``python -m ledger``).
 """
 
+from ledger.events import (
+    EVENT_TYPES,
+    EventError,
+    LedgerEvent,
+    pseudonym,
+)
 from ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -46,10 +60,13 @@ from ledger.note import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "EVENT_TYPES",
     "HASH_SIZE",
     "Checkpoint",
     "CompactRange",
+    "EventError",
     "InvalidSignatureError",
+    "LedgerEvent",
     "NoteError",
     "NoteSignature",
     "NoteVerifier",
@@ -70,6 +87,7 @@ __all__ = [
     "parse_checkpoint",
     "parse_vkey",
     "perfect_subtrees",
+    "pseudonym",
     "required_nodes",
     "root_from_consistency_proof",
     "root_from_inclusion_proof",

@@ -11,9 +11,10 @@ from eidentity.curp import CurpError
 from eidentity.devca.cli import dev_ca
 from wallet import db
 from wallet.agencies.cli import agency_group, category_group
-from wallet.app import Services
 from wallet.cli_support import load_settings, with_services
 from wallet.keystore import KeyStore
+from wallet.ledger_cli import ledger_group
+from wallet.services import Services
 from wallet.settings import Settings, SettingsError, describe_settings
 
 
@@ -124,6 +125,7 @@ def settings_command() -> None:
 main.add_command(dev_ca)
 main.add_command(agency_group)
 main.add_command(category_group)
+main.add_command(ledger_group)
 
 
 @main.command()

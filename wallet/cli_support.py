@@ -9,7 +9,7 @@ from typing import TypeVar
 import click
 
 from eidentity.clock import SystemClock
-from wallet.app import Services, build_services
+from wallet.services import Services, build_services
 from wallet.settings import Settings, SettingsError
 
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from jwt.algorithms import OKPAlgorithm
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wallet.agencies.registry import AgencyRegistry, LegalBasis
-from wallet.app import Services
 from wallet.folder.schemas import ProcedureIn, RecordIn, Step
+from wallet.services import Services
 
 
 @dataclass(frozen=True, slots=True)

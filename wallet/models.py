@@ -166,3 +166,21 @@ class Message(WalletBase):
         Index("ix_procedure_messages_agency_seq", "agency_id", "agency_seq"),
         Index("ix_procedure_messages_citizen_seq", "citizen_id", "citizen_seq"),
     )
+
+
+class Notice(WalletBase):
+    """Something the wallet tells a citizen: a new consent request, an agency that over-asked."""
+
+    __tablename__ = "citizen_notices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(ForeignKey(CITIZEN_ID, ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(String(500))
+    agency_id: Mapped[str | None] = mapped_column(String(64))
+    consent_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    change_seq: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_citizen_notices_citizen_seq", "citizen_id", "change_seq"),)

@@ -14,8 +14,8 @@ from wallet.agencies.registry import (
     LegalBasis,
     RegistryError,
 )
-from wallet.app import Services
 from wallet.cli_support import load_settings, with_services
+from wallet.services import Services
 
 
 def _read_jwks(path: Path) -> str:

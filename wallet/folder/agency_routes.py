@@ -29,8 +29,7 @@ from wallet.folder.schemas import (
 )
 from wallet.lowband import Page, PageRequest, read_changes
 from wallet.models import Message, Procedure, Record
-from wallet.sync import Limit, Since
-from wallet.sync import agency_owner, citizen_owner, next_change_seq
+from wallet.sync import Limit, Since, agency_owner, citizen_owner, next_change_seq
 
 
 def _agency(request: Request[Any, Any, Any]) -> str:
@@ -47,6 +46,7 @@ def _published(external_id: str, result: Upserted, with_digest: bool) -> Respons
         changed=result.changed,
         updated_at=result.updated_at,
         digest=result.digest if with_digest else None,
+        ledger={"queue_id": result.queue_id} if result.queue_id else None,
     )
     return Response(body, status_code=HTTP_201_CREATED if result.created else HTTP_200_OK)
 

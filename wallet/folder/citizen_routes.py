@@ -7,12 +7,12 @@ without ``since`` it is a full sync (replace the local copy), with ``since`` onl
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,8 +59,12 @@ class MyFolder(Controller):
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         folder_reader: NamedDependency[FolderReader],
+        seen: Annotated[
+            int | None,
+            QueryParameter(ge=0, description="Índice de hoja más alto ya visto en mi actividad"),
+        ] = None,
     ) -> Summary:
-        return await folder_reader.summary(db_session, _citizen(request))
+        return await folder_reader.summary(db_session, _citizen(request), seen)
 
     @get("/procedures", summary="Mis trámites (sincronización con since)")
     async def procedures(

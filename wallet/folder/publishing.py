@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eidentity.citizens import CitizenRegistry
 from eidentity.curp import CurpError, parse_curp
+from ledger import events as kinds
 from wallet.folder.schemas import ProcedureIn, RecordIn
+from wallet.ledger_bridge import LedgerWriter
 from wallet.models import AgencyCategory, DataCategory, Procedure, Record
 from wallet.problems import ApiProblem
 from wallet.sync import citizen_owner, next_change_seq
@@ -45,6 +47,8 @@ class Upserted:
     changed: bool
     updated_at: datetime
     digest: str
+    #: Queue id of the record's ledger event (its anchor until integrated); 0 when none.
+    queue_id: int = 0
 
 
 def _curp(raw: str) -> str:
@@ -67,8 +71,9 @@ def _conflict(kind: str) -> ApiProblem:
 
 
 class Publisher:
-    def __init__(self, registry: CitizenRegistry) -> None:
+    def __init__(self, registry: CitizenRegistry, ledger: LedgerWriter) -> None:
         self.registry = registry
+        self.ledger = ledger
 
     async def _citizen_for(self, session: AsyncSession, curp: str, now: datetime) -> str:
         """The citizen of this CURP, enrolling them if an agency is first to know them."""
@@ -215,7 +220,16 @@ class Publisher:
         row.deleted_at = None
         row.change_seq = seq
         await session.flush()
-        return Upserted(row.id, citizen_id, created, True, now, digest)
+        queue_id = await self.ledger.record(
+            session,
+            kinds.RECORD_PUBLISHED if created else kinds.RECORD_UPDATED,
+            citizen_id=citizen_id,
+            at=now,
+            provider=agency_id,
+            categories=[body.category],
+            outcome="published" if created else "updated",
+        )
+        return Upserted(row.id, citizen_id, created, True, now, digest, queue_id)
 
     async def withdraw(
         self,
@@ -239,8 +253,18 @@ class Publisher:
         row.updated_at = now
         row.change_seq = await next_change_seq(session, citizen_owner(row.citizen_id))
         await session.flush()
-        digest = row.digest if isinstance(row, Record) else row.body_digest
-        return Upserted(row.id, row.citizen_id, False, True, now, digest)
+        if isinstance(row, Record):
+            queue_id = await self.ledger.record(
+                session,
+                kinds.RECORD_WITHDRAWN,
+                citizen_id=row.citizen_id,
+                at=now,
+                provider=agency_id,
+                categories=[row.category],
+                outcome="withdrawn",
+            )
+            return Upserted(row.id, row.citizen_id, False, True, now, row.digest, queue_id)
+        return Upserted(row.id, row.citizen_id, False, True, now, row.body_digest)
 
 
 def _fingerprint(

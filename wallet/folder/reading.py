@@ -10,6 +10,8 @@ import msgspec
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from consent.storage import ConsentRow
+from ledger.storage import leaves, queue
 from wallet.folder.schemas import (
     OPEN_STATUSES,
     MessageOut,
@@ -20,6 +22,7 @@ from wallet.folder.schemas import (
     Step,
     Summary,
 )
+from wallet.ledger_bridge import LedgerWriter
 from wallet.models import Agency, DataCategory, Message, Procedure, Record
 from wallet.problems import ApiProblem
 
@@ -67,8 +70,17 @@ def record_detail(row: Record, agency_name: str, category_name: str) -> RecordDe
 
 
 class FolderReader:
-    async def summary(self, session: AsyncSession, citizen_id: str) -> Summary:
-        """One round trip: every count as a scalar subquery of a single SELECT."""
+    def __init__(self, ledger: LedgerWriter) -> None:
+        self.ledger = ledger
+
+    async def summary(
+        self, session: AsyncSession, citizen_id: str, seen_leaf: int | None = None
+    ) -> Summary:
+        """One round trip: every count as a scalar subquery of a single SELECT.
+
+        ``new_events`` counts ledger events about the citizen after ``seen_leaf`` (the highest
+        leaf index the phone already showed), plus those still waiting to be integrated.
+        """
         live_procedure = and_(Procedure.citizen_id == citizen_id, Procedure.deleted_at.is_(None))
         open_procedures = (
             select(func.count())
@@ -85,14 +97,44 @@ class FolderReader:
             .where(Record.citizen_id == citizen_id, Record.deleted_at.is_(None))
             .scalar_subquery()
         )
-        row = (await session.execute(select(open_procedures, action_required, records))).one()
+        mine = and_(ConsentRow.principal == citizen_id, ConsentRow.deleted_at.is_(None))
+        active_consents = (
+            select(func.count()).where(mine, ConsentRow.status == "active").scalar_subquery()
+        )
+        pending_requests = (
+            select(func.count()).where(mine, ConsentRow.status == "requested").scalar_subquery()
+        )
+        subject = self.ledger.subject(citizen_id)
+        integrated = leaves.c.subject == subject
+        if seen_leaf is not None:
+            integrated = and_(integrated, leaves.c.leaf_index > seen_leaf)
+        new_events = select(func.count()).select_from(leaves).where(integrated).scalar_subquery()
+        queued = (
+            select(func.count())
+            .select_from(queue)
+            .where(queue.c.subject == subject)
+            .scalar_subquery()
+        )
+        row = (
+            await session.execute(
+                select(
+                    open_procedures,
+                    action_required,
+                    records,
+                    active_consents,
+                    pending_requests,
+                    new_events,
+                    queued,
+                )
+            )
+        ).one()
         return Summary(
             open_procedures=row[0],
             action_required=row[1],
             records=row[2],
-            active_consents=0,
-            pending_requests=0,
-            new_events=0,
+            active_consents=row[3],
+            pending_requests=row[4],
+            new_events=row[5] + row[6],
         )
 
     async def record(self, session: AsyncSession, citizen_id: str, record_id: str) -> RecordDetail:

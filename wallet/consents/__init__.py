@@ -1,0 +1,1 @@
+"""Consent over HTTP: agencies ask, citizens answer and control, webhooks tell agencies."""

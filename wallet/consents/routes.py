@@ -1,0 +1,351 @@
+"""Consent and data-release routes for agencies and citizens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from consent.requests import ConsentRequest, OverAsk
+from consent.storage import ConsentRow
+from eidentity.clock import Clock
+from eidentity.guards import claims_of, requires_citizen, requires_client
+from eidentity.sms import SmsSender
+from wallet.consents.schemas import (
+    ConsentOut,
+    ConsentRequestCreated,
+    ConsentRequestIn,
+    DataReleased,
+    DataRequestIn,
+    GrantIn,
+    NoticeOut,
+)
+from wallet.consents.service import NOT_FOUND, ConsentService, consent_out, frequency_of
+from wallet.lowband import Page, PageRequest, read_changes
+from wallet.models import Agency, DataCategory, Notice
+from wallet.problems import ApiProblem
+from wallet.release import Refusal, ReleaseService
+from wallet.sync import Limit, Since
+
+REQUEST_SMS = (
+    "Carpeta Ciudadana: una dependencia te pide permiso para consultar tus datos. "
+    "Entra a tu Carpeta para aceptar o rechazar."
+)
+
+
+def _client(request: Request[Any, Any, Any]) -> str:
+    client_id = claims_of(request).client_id
+    assert client_id is not None
+    return client_id
+
+
+class AgencyConsentRequests(Controller):
+    path = "/api/v1/agency/consent-requests"
+    tags = ["Consentimiento"]
+    security = [{"bearer": []}]
+
+    @post(
+        "/",
+        guards=[requires_client("consent:request")],
+        status_code=HTTP_201_CREATED,
+        summary="Pedir consentimiento a una persona",
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ConsentRequestIn],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        sms_for_citizen: NamedDependency[SmsSender],
+        clock: NamedDependency[Clock],
+    ) -> Response[ConsentRequestCreated]:
+        now = clock.now()
+        agency_id = _client(request)
+        citizen_id = await consent_service.citizen_for(db_session, data.curp, now)
+        outcome = await consent_service.request(
+            db_session,
+            agency_id,
+            citizen_id,
+            ConsentRequest(
+                categories=tuple(data.categories),
+                purpose=data.purpose,
+                purpose_text=data.purpose_text,
+                duration_days=data.duration_days,
+                frequency=frequency_of(data.frequency),
+            ),
+            now,
+        )
+        phone = await _phone(db_session, consent_service, citizen_id)
+        await db_session.commit()
+        if isinstance(outcome, OverAsk):
+            raise ApiProblem(
+                outcome.status,
+                outcome.slug,
+                outcome.title,
+                "Fuera de tu registro: " + ", ".join((*outcome.categories, *outcome.purposes)),
+                categories=list(outcome.categories),
+                purposes=list(outcome.purposes),
+            )
+        body = ConsentRequestCreated(
+            id=outcome.artefact.consent_id, status=outcome.artefact.status.value
+        )
+        background = BackgroundTask(sms_for_citizen.send, phone, REQUEST_SMS) if phone else None
+        return Response(body, status_code=HTTP_201_CREATED, background=background)
+
+    @get(
+        "/{consent_id:str}",
+        guards=[requires_client("consent:request")],
+        summary="Estado de una solicitud de consentimiento",
+    )
+    async def status(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+    ) -> ConsentOut:
+        row = await db_session.get(ConsentRow, consent_id)
+        if row is None or row.consumer != _client(request):
+            raise NOT_FOUND
+        return await consent_service.view(db_session, row)
+
+
+class AgencyDataRequests(Controller):
+    path = "/api/v1/agency/data-requests"
+    tags = ["Consentimiento"]
+    security = [{"bearer": []}]
+
+    @post(
+        "/",
+        guards=[requires_client("data:request")],
+        status_code=HTTP_200_OK,
+        summary="Pedir datos de otra dependencia (con consentimiento o base legal)",
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[DataRequestIn],
+        db_session: NamedDependency[AsyncSession],
+        release_service: NamedDependency[ReleaseService],
+        clock: NamedDependency[Clock],
+    ) -> DataReleased:
+        try:
+            released = await release_service.request(
+                db_session,
+                _client(request),
+                data.curp,
+                data.category,
+                data.purpose,
+                data.consent_id,
+                clock.now(),
+            )
+        except Refusal as refusal:
+            await db_session.commit()  # the refusal itself is a ledger event
+            raise ApiProblem(
+                403,
+                "consent-required",
+                "Se necesita el consentimiento de la persona.",
+                refusal.text,
+                reason=refusal.reason,
+                request_id=refusal.request_id,
+                consent_request="/api/v1/agency/consent-requests",
+                ledger={"queue_id": refusal.queue_id},
+            ) from None
+        await db_session.commit()
+        return released
+
+
+class MyConsents(Controller):
+    path = "/api/v1/me"
+    tags = ["Consentimiento"]
+    guards = [requires_citizen()]
+    security = [{"bearer": []}]
+
+    @get("/consents", summary="Mis consentimientos (sincronización con since)")
+    async def consents(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        cursor_key: NamedDependency[bytes],
+        since: Since = None,
+        limit: Limit = None,
+    ) -> Page[ConsentOut]:
+        citizen_id = claims_of(request).subject
+        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"me/consents:{citizen_id}")
+        changes = await read_changes(
+            db_session,
+            select(ConsentRow).where(ConsentRow.principal == citizen_id),
+            page,
+            seq=ConsentRow.change_seq,
+            deleted_at=ConsentRow.deleted_at,
+            row_id=ConsentRow.consent_id,
+        )
+        names, categories = await _lookups(db_session)
+        return changes.page(
+            lambda row: consent_out(row, names.get(row.consumer, row.consumer), categories)
+        )
+
+    @get("/consent-requests", summary="Solicitudes de consentimiento pendientes")
+    async def pending(
+        self, request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+    ) -> list[ConsentOut]:
+        rows = await db_session.scalars(
+            select(ConsentRow)
+            .where(
+                ConsentRow.principal == claims_of(request).subject, ConsentRow.status == "requested"
+            )
+            .order_by(ConsentRow.created_at.desc())
+        )
+        names, categories = await _lookups(db_session)
+        return [consent_out(r, names.get(r.consumer, r.consumer), categories) for r in rows]
+
+    @post(
+        "/consents",
+        status_code=HTTP_201_CREATED,
+        summary="Dar un consentimiento por iniciativa propia",
+    )
+    async def grant(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[GrantIn],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        clock: NamedDependency[Clock],
+    ) -> ConsentOut:
+        claims = claims_of(request)
+        stored = await consent_service.grant(
+            db_session,
+            claims.subject,
+            data.consumer,
+            data.categories,
+            data.purpose,
+            data.purpose_text,
+            data.valid_until,
+            frequency_of(data.frequency),
+            claims.acr,
+            clock.now(),
+        )
+        out = await consent_service.view(db_session, stored.row)
+        await db_session.commit()
+        return out
+
+    async def _act(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: str,
+        action: str,
+        db_session: AsyncSession,
+        consent_service: ConsentService,
+        clock: Clock,
+    ) -> ConsentOut:
+        claims = claims_of(request)
+        stored = await consent_service.citizen_action(
+            db_session, claims.subject, consent_id, action, claims.acr, clock.now()
+        )
+        out = await consent_service.view(db_session, stored.row)
+        await db_session.commit()
+        return out
+
+    @post("/consent-requests/{consent_id:str}/approve", status_code=HTTP_200_OK, summary="Aceptar")
+    async def approve(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        clock: NamedDependency[Clock],
+    ) -> ConsentOut:
+        return await self._act(request, consent_id, "approve", db_session, consent_service, clock)
+
+    @post("/consent-requests/{consent_id:str}/deny", status_code=HTTP_200_OK, summary="Rechazar")
+    async def deny(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        clock: NamedDependency[Clock],
+    ) -> ConsentOut:
+        return await self._act(request, consent_id, "deny", db_session, consent_service, clock)
+
+    @post("/consents/{consent_id:str}/pause", status_code=HTTP_200_OK, summary="Pausar")
+    async def pause(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        clock: NamedDependency[Clock],
+    ) -> ConsentOut:
+        return await self._act(request, consent_id, "pause", db_session, consent_service, clock)
+
+    @post("/consents/{consent_id:str}/resume", status_code=HTTP_200_OK, summary="Reanudar")
+    async def resume(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        clock: NamedDependency[Clock],
+    ) -> ConsentOut:
+        return await self._act(request, consent_id, "resume", db_session, consent_service, clock)
+
+    @post("/consents/{consent_id:str}/revoke", status_code=HTTP_200_OK, summary="Revocar")
+    async def revoke(
+        self,
+        request: Request[Any, Any, Any],
+        consent_id: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        consent_service: NamedDependency[ConsentService],
+        clock: NamedDependency[Clock],
+    ) -> ConsentOut:
+        return await self._act(request, consent_id, "revoke", db_session, consent_service, clock)
+
+    @get("/notices", summary="Avisos para mí (sincronización con since)")
+    async def notices(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        cursor_key: NamedDependency[bytes],
+        since: Since = None,
+        limit: Limit = None,
+    ) -> Page[NoticeOut]:
+        citizen_id = claims_of(request).subject
+        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"me/notices:{citizen_id}")
+        changes = await read_changes(
+            db_session,
+            select(Notice).where(Notice.citizen_id == citizen_id),
+            page,
+            seq=Notice.change_seq,
+            deleted_at=Notice.deleted_at,
+            row_id=Notice.id,
+        )
+        return changes.page(
+            lambda n: NoticeOut(
+                id=n.id,
+                kind=n.kind,
+                text=n.text,
+                created_at=n.created_at,
+                agency=n.agency_id,
+                consent_id=n.consent_id,
+            )
+        )
+
+
+async def _lookups(session: AsyncSession) -> tuple[dict[str, str], dict[str, tuple[str, bool]]]:
+    names = {i: n for i, n in await session.execute(select(Agency.id, Agency.name))}
+    rows = await session.execute(
+        select(DataCategory.code, DataCategory.name, DataCategory.sensitive)
+    )
+    return names, {code: (name, sensitive) for code, name, sensitive in rows}
+
+
+async def _phone(session: AsyncSession, service: ConsentService, citizen_id: str) -> str | None:
+    citizen = await service.registry.by_id(session, citizen_id)
+    return service.registry.phone_of(citizen) if citizen is not None else None
