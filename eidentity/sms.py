@@ -17,7 +17,7 @@ import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -26,6 +26,7 @@ log = logging.getLogger("carpeta.sms")
 _DIGITS = re.compile(r"\d")
 
 
+@runtime_checkable
 class SmsSender(Protocol):
     async def send(self, to: str, text: str) -> None: ...
 

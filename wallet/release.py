@@ -132,7 +132,7 @@ class ReleaseService:
             # The use is a new version of the consent (no status change, so no event of its own:
             # the release above is the event), anchored to the release.
             await self.consents.store(
-                session, row, used.with_anchor(LedgerAnchor(queue_id=queue_id)), None, now
+                session, row, used.with_anchor(LedgerAnchor(queue_id=str(queue_id))), None, now
             )
         released = [_released(r) for r in records]
         receipt = self._receipt(

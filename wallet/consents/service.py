@@ -86,7 +86,7 @@ class ConsentService:
         """One new version: ledger event (if a status changed), receipt, history, webhook."""
         queue_id = await self.ledger.consent_event(session, event) if event is not None else 0
         if event is not None:
-            artefact = artefact.with_anchor(LedgerAnchor(queue_id=queue_id))
+            artefact = artefact.with_anchor(LedgerAnchor(queue_id=str(queue_id)))
         seq = await next_change_seq(session, citizen_owner(artefact.data_principal))
         stored_row = apply_version(
             session, row, artefact, self.receipt(artefact), queue_id or None, seq, now
