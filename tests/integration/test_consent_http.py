@@ -325,10 +325,12 @@ async def test_one_ledger_event_per_action(client: AsyncTestClient[Any], outbox:
     services = services_of(client)
 
     async def events() -> int:
+        # One statement, one snapshot (the sequencer moves events concurrently).
+        queued = select(func.count()).select_from(queue).scalar_subquery()
+        integrated = select(func.count()).select_from(leaves).scalar_subquery()
         async with services.sessions() as session:
-            queued = await session.scalar(select(func.count()).select_from(queue))
-            integrated = await session.scalar(select(func.count()).select_from(leaves))
-            return int(queued or 0) + int(integrated or 0)
+            row = (await session.execute(select(queued, integrated))).one()
+            return int(row[0]) + int(row[1])
 
     before = in_app_loop(client, events)
     consent_id = (await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)).json()["id"]

@@ -16,8 +16,6 @@ from consent.storage import ConsentRow
 if TYPE_CHECKING:
     from wallet.services import Services
 
-LIVE = ("requested", "active", "paused")
-
 
 async def expire_due_consents(services: Services, batch: int = 200) -> int:
     """Lapse up to ``batch`` due consents; returns how many lapsed."""
@@ -27,9 +25,9 @@ async def expire_due_consents(services: Services, batch: int = 200) -> int:
             await session.scalars(
                 select(ConsentRow)
                 .where(
-                    ConsentRow.status.in_(LIVE),
                     or_(
-                        ConsentRow.valid_until <= now,
+                        ConsentRow.status.in_(("active", "paused"))
+                        & (ConsentRow.valid_until <= now),
                         (ConsentRow.status == "requested")
                         & (ConsentRow.created_at <= now - REQUEST_TTL),
                     ),
