@@ -97,9 +97,7 @@ class WebhookDelivery(ConsentBase):
     __table_args__ = (Index("ix_consent_webhooks_due", "delivered_at", "next_attempt_at"),)
 
 
-async def load_for_update(
-    session: AsyncSession, principal: str, consumer: str
-) -> list[ConsentRow]:
+async def load_for_update(session: AsyncSession, principal: str, consumer: str) -> list[ConsentRow]:
     """Every consent between a citizen and an agency, row-locked (PostgreSQL) so a decision
     and a concurrent revoke are serialised; on SQLite the writer's IMMEDIATE transaction is."""
     result = await session.scalars(

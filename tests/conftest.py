@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
 import subprocess
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck
@@ -86,3 +89,13 @@ def outbox(tmp_path: Path) -> Outbox:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def run_async(make: Any) -> Any:
+    """Run ``make()`` (a coroutine) to completion on a private event loop in a thread.
+
+    Sync tests may be called while pytest-asyncio's session loop is running; ``asyncio.run``
+    refuses that, a thread with its own loop does not care.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()

@@ -13,6 +13,8 @@ from ledger.cli import ledger_group
 from wallet.cli_support import load_settings, with_services
 from wallet.services import Services
 
+__all__ = ["ledger_group"]
+
 
 @ledger_group.command("checkpoint")
 @click.option("--public-key", "show_key", is_flag=True, help="Imprimir también la llave pública.")

@@ -24,7 +24,7 @@ from ledger import proofs
 from ledger.merkle import verify_consistency
 from ledger.note import verify_note
 from ledger.verify import verify_export
-from tests.conftest import Outbox
+from tests.conftest import Outbox, run_async
 from tests.integration.agencies import ASSERTION_TYPE, TestAgency
 from wallet.db import create_engine
 
@@ -49,7 +49,10 @@ class Server:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [*CARPETA, "serve", "--port", str(self.port), "--workers", "2"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 60
         while True:
@@ -74,7 +77,9 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[tuple[Server, TestAgency, str]]:
+def server(
+    tmp_path: Path, database_url: str, outbox: Outbox
+) -> Iterator[tuple[Server, TestAgency, str]]:
     port = _free_port()
     env = {
         **os.environ,
@@ -87,9 +92,25 @@ def server(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[tuple[
     jwks = tmp_path / "renapo.jwks.json"
     jwks.write_text(json.dumps(agency.jwks()))
     done = subprocess.run(
-        [*CARPETA, "agency", "add", "--id", "renapo", "--name", "RENAPO", "--jwks", str(jwks),
-         "--category", "acta_nacimiento", "--purpose", "verificacion_identidad"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            *CARPETA,
+            "agency",
+            "add",
+            "--id",
+            "renapo",
+            "--name",
+            "RENAPO",
+            "--jwks",
+            str(jwks),
+            "--category",
+            "acta_nacimiento",
+            "--purpose",
+            "verificacion_identidad",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     server = Server(env, tmp_path / "server.log", port)
@@ -103,8 +124,11 @@ def server(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[tuple[
 def _token(base: str, agency: TestAgency) -> str:
     r = httpx.post(
         base + "/oauth/token",
-        data={"grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-              "client_assertion": agency.assertion(base + "/oauth/token")},
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": agency.assertion(base + "/oauth/token"),
+        },
         timeout=10,
     )
     r.raise_for_status()
@@ -127,7 +151,12 @@ def test_acknowledged_events_survive_sigkill(server: tuple[Server, TestAgency, s
                 try:
                     r = http.put(
                         f"/api/v1/agency/records/W{worker}-{n}",
-                        json={"curp": CURP, "category": "acta_nacimiento", "title": "Acta", "data": {"n": n}},
+                        json={
+                            "curp": CURP,
+                            "category": "acta_nacimiento",
+                            "title": "Acta",
+                            "data": {"n": n},
+                        },
                         headers=auth,
                     )
                 except httpx.HTTPError:
@@ -176,12 +205,15 @@ def test_acknowledged_events_survive_sigkill(server: tuple[Server, TestAgency, s
                         break
                     assert time.monotonic() < deadline, "acknowledged events missing after restart"
                     await asyncio.sleep(0.2)
-            lines = [leaf.json_line() async for leaf in proofs.export_leaves(engine, tree_size=latest.size)]
+            lines = [
+                leaf.json_line()
+                async for leaf in proofs.export_leaves(engine, tree_size=latest.size)
+            ]
             return indices, latest.note, lines
         finally:
             await engine.dispose()
 
-    indices, final_note, lines = asyncio.run(after_restart())
+    indices, final_note, lines = run_async(after_restart)
     assert len(set(indices)) == len(acknowledged)  # each acknowledged event is exactly one leaf
     final = verify_note(final_note, key["key_name"], public)
     result = verify_export([line.decode() for line in lines], final_note, key["public_key"])
@@ -196,4 +228,6 @@ def test_acknowledged_events_survive_sigkill(server: tuple[Server, TestAgency, s
             timeout=5,
         ).json()
         hashes = [base64.b64decode(h) for h in proof["hashes"]]
-        assert verify_consistency(earlier.size, final.size, earlier.root_hash, final.root_hash, hashes)
+        assert verify_consistency(
+            earlier.size, final.size, earlier.root_hash, final.root_hash, hashes
+        )

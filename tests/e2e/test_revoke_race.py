@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Outbox
+from tests.conftest import Outbox, run_async
 from tests.integration.agencies import ASSERTION_TYPE, TestAgency
 
 pytestmark = pytest.mark.e2e
@@ -54,12 +54,30 @@ def server(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[tuple[
     for agency, category in ((imss, "acta_nacimiento"), (renapo, "acta_nacimiento")):
         jwks = tmp_path / f"{agency.id}.jwks.json"
         jwks.write_text(json.dumps(agency.jwks()))
-        _run(["agency", "add", "--id", agency.id, "--name", agency.id.upper(), "--jwks", str(jwks),
-              "--category", category, "--purpose", "alta_beneficiario"], env)
+        _run(
+            [
+                "agency",
+                "add",
+                "--id",
+                agency.id,
+                "--name",
+                agency.id.upper(),
+                "--jwks",
+                str(jwks),
+                "--category",
+                category,
+                "--purpose",
+                "alta_beneficiario",
+            ],
+            env,
+        )
     _run(["citizen", "enroll", "--curp", CURP, "--phone", PHONE], env)
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [*CARPETA, "serve", "--port", str(port), "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [*CARPETA, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -77,7 +95,12 @@ def server(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[tuple[
             renapo_token = _token(http, base, renapo)
             http.put(
                 "/api/v1/agency/records/ACTA-1",
-                json={"curp": CURP, "category": "acta_nacimiento", "title": "Acta", "data": {"n": 1}},
+                json={
+                    "curp": CURP,
+                    "category": "acta_nacimiento",
+                    "title": "Acta",
+                    "data": {"n": 1},
+                },
                 headers={"Authorization": f"Bearer {renapo_token}"},
             ).raise_for_status()
         yield base, imss
@@ -109,7 +132,9 @@ def _citizen_token(http: httpx.Client, outbox: Outbox) -> str:
     deadline = time.monotonic() + 10
     while not outbox.messages() and time.monotonic() < deadline:
         time.sleep(0.05)
-    tokens = http.post("/auth/curp/verify", json={"otp_id": otp_id, "code": outbox.last_code(PHONE)})
+    tokens = http.post(
+        "/auth/curp/verify", json={"otp_id": otp_id, "code": outbox.last_code(PHONE)}
+    )
     token: str = tokens.json()["access_token"]
     return token
 
@@ -124,11 +149,19 @@ def test_no_release_succeeds_once_revoke_has_answered(
         me = {"Authorization": f"Bearer {_citizen_token(http, outbox)}"}
         consent_id = http.post(
             "/api/v1/agency/consent-requests",
-            json={"curp": CURP, "categories": ["acta_nacimiento"], "purpose": "alta_beneficiario",
-                  "purpose_text": "Alta", "duration_days": 5, "frequency": {"unit": "hour", "value": 1000}},
+            json={
+                "curp": CURP,
+                "categories": ["acta_nacimiento"],
+                "purpose": "alta_beneficiario",
+                "purpose_text": "Alta",
+                "duration_days": 5,
+                "frequency": {"unit": "hour", "value": 1000},
+            },
             headers=agency,
         ).json()["id"]
-        http.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me).raise_for_status()
+        http.post(
+            f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me
+        ).raise_for_status()
 
     outcomes: list[tuple[float, int]] = []
     revoked: list[float] = []
@@ -142,8 +175,12 @@ def test_no_release_succeeds_once_revoke_has_answered(
                     sent = time.monotonic()
                     r = await client.post(
                         "/api/v1/agency/data-requests",
-                        json={"curp": CURP, "category": "acta_nacimiento",
-                              "purpose": "alta_beneficiario", "consent_id": consent_id},
+                        json={
+                            "curp": CURP,
+                            "category": "acta_nacimiento",
+                            "purpose": "alta_beneficiario",
+                            "consent_id": consent_id,
+                        },
                         headers=agency,
                     )
                     outcomes.append((sent, r.status_code))
@@ -157,9 +194,11 @@ def test_no_release_succeeds_once_revoke_has_answered(
                 assert r.status_code == 200, r.text
                 revoked.append(time.monotonic())
 
-            await asyncio.wait_for(asyncio.gather(*(hammer() for _ in range(6)), revoke_midway()), 90)
+            await asyncio.wait_for(
+                asyncio.gather(*(hammer() for _ in range(6)), revoke_midway()), 90
+            )
 
-    asyncio.run(race())
+    run_async(race)
     after = [status for sent, status in outcomes if sent > revoked[0]]
     assert len(after) >= 6, "the race did not continue past the revoke"
     assert set(after) == {403}, after

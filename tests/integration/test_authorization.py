@@ -120,15 +120,24 @@ def world(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[World]:
                 ).raise_for_status()
                 client.put(
                     f"/api/v1/agency/records/{ext}",
-                    json={"curp": curp, "category": "acta_nacimiento", "title": "Acta", "data": {"n": c}},
+                    json={
+                        "curp": curp,
+                        "category": "acta_nacimiento",
+                        "title": "Acta",
+                        "data": {"n": c},
+                    },
                     headers=auth,
                 ).raise_for_status()
                 external[a].append(ext)
         procedures, records = [], []
         for token in citizen_tokens:
             auth = {"Authorization": f"Bearer {token}"}
-            procedures.append([p["id"] for p in client.get("/api/v1/me/procedures", headers=auth).json()["items"]])
-            records.append([r["id"] for r in client.get("/api/v1/me/records", headers=auth).json()["items"]])
+            procedures.append(
+                [p["id"] for p in client.get("/api/v1/me/procedures", headers=auth).json()["items"]]
+            )
+            records.append(
+                [r["id"] for r in client.get("/api/v1/me/records", headers=auth).json()["items"]]
+            )
         yield World(client, citizen_tokens, agency_tokens, procedures, records, external)
 
 
@@ -155,8 +164,12 @@ def test_citizens_never_reach_each_others_objects(world: World) -> None:
         target = pool[pick % len(pool)]
         unknown = str(uuid.uuid4())
         if kind == "message":
-            seen = client.post(f"/api/v1/me/procedures/{target}/messages", json={"body": "hola"}, headers=auth)
-            none = client.post(f"/api/v1/me/procedures/{unknown}/messages", json={"body": "hola"}, headers=auth)
+            seen = client.post(
+                f"/api/v1/me/procedures/{target}/messages", json={"body": "hola"}, headers=auth
+            )
+            none = client.post(
+                f"/api/v1/me/procedures/{unknown}/messages", json={"body": "hola"}, headers=auth
+            )
         else:
             seen = client.get(f"/api/v1/me/{kind}/{target}", headers=auth)
             none = client.get(f"/api/v1/me/{kind}/{unknown}", headers=auth)
@@ -165,7 +178,9 @@ def test_citizens_never_reach_each_others_objects(world: World) -> None:
             return
         assert seen.status_code == 404
         assert (none.status_code, _strip(none.json())) == (404, _strip(seen.json()))
-        listed = client.get(f"/api/v1/me/{'records' if kind == 'records' else 'procedures'}", headers=auth).json()
+        listed = client.get(
+            f"/api/v1/me/{'records' if kind == 'records' else 'procedures'}", headers=auth
+        ).json()
         assert target not in {item["id"] for item in listed["items"]}
 
     check()
@@ -188,9 +203,15 @@ def test_agencies_never_reach_each_others_objects(world: World) -> None:
         target = world.external[owner][pick]
         # The attacker has no object under the owner's external id (ids are per agency).
         calls = {
-            "delete-record": lambda ext: client.delete(f"/api/v1/agency/records/{ext}", headers=auth),
-            "delete-procedure": lambda ext: client.delete(f"/api/v1/agency/procedures/{ext}", headers=auth),
-            "messages": lambda ext: client.get(f"/api/v1/agency/procedures/{ext}/messages", headers=auth),
+            "delete-record": lambda ext: client.delete(
+                f"/api/v1/agency/records/{ext}", headers=auth
+            ),
+            "delete-procedure": lambda ext: client.delete(
+                f"/api/v1/agency/procedures/{ext}", headers=auth
+            ),
+            "messages": lambda ext: client.get(
+                f"/api/v1/agency/procedures/{ext}/messages", headers=auth
+            ),
             "answer": lambda ext: client.post(
                 f"/api/v1/agency/procedures/{ext}/messages", json={"body": "x"}, headers=auth
             ),
@@ -201,7 +222,12 @@ def test_agencies_never_reach_each_others_objects(world: World) -> None:
         assert _strip(seen.json()) == _strip(none.json())
         # and the owner's object is untouched
         owner_auth = {"Authorization": f"Bearer {world.agency_tokens[owner]}"}
-        assert client.get(f"/api/v1/agency/procedures/{target}/messages", headers=owner_auth).status_code == 200
+        assert (
+            client.get(
+                f"/api/v1/agency/procedures/{target}/messages", headers=owner_auth
+            ).status_code
+            == 200
+        )
 
     check()
 

@@ -41,12 +41,16 @@ ACTA = {
 IMSS = TestAgency("imss", "IMSS")
 
 
-async def _world(client: AsyncTestClient[Any], outbox: Outbox) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+async def _world(
+    client: AsyncTestClient[Any], outbox: Outbox
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """RENAPO holds the birth certificate; IMSS wants it; the citizen is signed in."""
     await enrol(client, CURP, PHONE)
     me = bearer((await sign_in_otp(client, outbox, CURP, PHONE))["access_token"])
     renapo, imss = TestAgency("renapo", "RENAPO"), IMSS
-    await register(client, renapo, categories=("acta_nacimiento",), purposes=("verificacion_identidad",))
+    await register(
+        client, renapo, categories=("acta_nacimiento",), purposes=("verificacion_identidad",)
+    )
     await register(
         client,
         imss,
@@ -54,7 +58,9 @@ async def _world(client: AsyncTestClient[Any], outbox: Outbox) -> tuple[dict[str
         purposes=("alta_beneficiario",),
     )
     renapo_h = await agency_headers(client, renapo)
-    assert (await client.put("/api/v1/agency/records/ACTA-1", json=ACTA, headers=renapo_h)).status_code == 201
+    assert (
+        await client.put("/api/v1/agency/records/ACTA-1", json=ACTA, headers=renapo_h)
+    ).status_code == 201
     return me, renapo_h, await agency_headers(client, imss)
 
 
@@ -87,7 +93,9 @@ async def test_the_whole_loop(client: AsyncTestClient[Any], outbox: Outbox) -> N
     assert problem["reason"] == "no-consent"
     assert problem["consent_request"] == "/api/v1/agency/consent-requests"
     # The agency asks; the citizen gets an SMS (no personal data) and a pending request.
-    created = await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)
+    created = await client.post(
+        "/api/v1/agency/consent-requests", json=_request_body(), headers=imss
+    )
     assert created.status_code == 201, created.text
     request_id = created.json()["id"]
     assert created.json()["status"] == "requested"
@@ -109,7 +117,9 @@ async def test_the_whole_loop(client: AsyncTestClient[Any], outbox: Outbox) -> N
     artefact = verify_receipt(consent["receipt"], jwks)
     assert artefact["status"] == "active" and artefact["data_principal"] != CURP
     # Agency polls the status.
-    status = (await client.get(f"/api/v1/agency/consent-requests/{request_id}", headers=imss)).json()
+    status = (
+        await client.get(f"/api/v1/agency/consent-requests/{request_id}", headers=imss)
+    ).json()
     assert status["status"] == "active"
     # Release: the records, a receipt, the ledger anchor.
     released = await _ask(client, imss)
@@ -126,7 +136,13 @@ async def test_the_whole_loop(client: AsyncTestClient[Any], outbox: Outbox) -> N
     await wait_for_size(client, 6)
     activity = (await client.get("/api/v1/me/activity", headers=me)).json()
     types = [i["event"]["type"] for i in activity["items"]]
-    for expected in ("record.published", "data.denied", "consent.requested", "consent.granted", "data.released"):
+    for expected in (
+        "record.published",
+        "data.denied",
+        "consent.requested",
+        "consent.granted",
+        "data.released",
+    ):
         assert expected in types
     released_item = next(i for i in activity["items"] if i["event"]["type"] == "data.released")
     assert released_item["consumer_name"] == "IMSS"
@@ -136,7 +152,9 @@ async def test_the_whole_loop(client: AsyncTestClient[Any], outbox: Outbox) -> N
 async def test_revoke_pause_resume_and_deny(client: AsyncTestClient[Any], outbox: Outbox) -> None:
     me, _, imss = await _world(client, outbox)
     body = _request_body(frequency={"unit": "day", "value": 5})
-    request_id = (await client.post("/api/v1/agency/consent-requests", json=body, headers=imss)).json()["id"]
+    request_id = (
+        await client.post("/api/v1/agency/consent-requests", json=body, headers=imss)
+    ).json()["id"]
     await client.post(f"/api/v1/me/consent-requests/{request_id}/approve", headers=me)
     assert (await _ask(client, imss)).status_code == 200
     paused = await client.post(f"/api/v1/me/consents/{request_id}/pause", headers=me)
@@ -154,7 +172,9 @@ async def test_revoke_pause_resume_and_deny(client: AsyncTestClient[Any], outbox
     r = await client.post(f"/api/v1/me/consents/{request_id}/resume", headers=me)
     assert r.status_code == 409 and r.json()["type"].endswith("/consent-transition-not-allowed")
     # A denied request never permits.
-    second = (await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)).json()["id"]
+    second = (
+        await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)
+    ).json()["id"]
     denied = await client.post(f"/api/v1/me/consent-requests/{second}/deny", headers=me)
     assert denied.json()["status"] == "denied"
     r = await _ask(client, imss, consent_id=second)
@@ -166,10 +186,14 @@ async def test_revoke_pause_resume_and_deny(client: AsyncTestClient[Any], outbox
     }
 
 
-async def test_frequency_and_expiry(client: AsyncTestClient[Any], outbox: Outbox, clock: SettableClock) -> None:
+async def test_frequency_and_expiry(
+    client: AsyncTestClient[Any], outbox: Outbox, clock: SettableClock
+) -> None:
     me, _, imss = await _world(client, outbox)
     body = _request_body(frequency={"unit": "day", "value": 2}, duration_days=3)
-    consent_id = (await client.post("/api/v1/agency/consent-requests", json=body, headers=imss)).json()["id"]
+    consent_id = (
+        await client.post("/api/v1/agency/consent-requests", json=body, headers=imss)
+    ).json()["id"]
     await client.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me)
     statuses = [(await _ask(client, imss)).status_code for _ in range(3)]
     assert statuses == [200, 200, 403]
@@ -197,7 +221,9 @@ async def test_over_asking_is_refused_and_the_citizen_is_warned(
     )
     assert r.status_code == 403 and r.json()["type"].endswith("/consent-over-ask")
     assert r.json()["categories"] == ["constancia_situacion_fiscal"]
-    r = await client.post("/api/v1/agency/consent-requests", json=_request_body(purpose="mercadotecnia"), headers=imss)
+    r = await client.post(
+        "/api/v1/agency/consent-requests", json=_request_body(purpose="mercadotecnia"), headers=imss
+    )
     assert r.status_code == 403 and r.json()["purposes"] == ["mercadotecnia"]
     notices = (await client.get("/api/v1/me/notices", headers=me)).json()["items"]
     assert [n["kind"] for n in notices] == ["over-ask", "over-ask"]
@@ -208,17 +234,29 @@ async def test_wrong_purpose_category_other_citizen_and_wrong_side(
     client: AsyncTestClient[Any], outbox: Outbox
 ) -> None:
     me, _, imss = await _world(client, outbox)
-    consent_id = (await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)).json()["id"]
+    consent_id = (
+        await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)
+    ).json()["id"]
     await client.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me)
     r = await client.post(
         "/api/v1/agency/data-requests",
-        json={"curp": CURP, "category": "acta_nacimiento", "purpose": "otra_cosa", "consent_id": consent_id},
+        json={
+            "curp": CURP,
+            "category": "acta_nacimiento",
+            "purpose": "otra_cosa",
+            "consent_id": consent_id,
+        },
         headers=imss,
     )
     assert r.status_code == 403 and r.json()["reason"] == "purpose-mismatch"
     r = await client.post(
         "/api/v1/agency/data-requests",
-        json={"curp": CURP, "category": "expediente_clinico", "purpose": "alta_beneficiario", "consent_id": consent_id},
+        json={
+            "curp": CURP,
+            "category": "expediente_clinico",
+            "purpose": "alta_beneficiario",
+            "consent_id": consent_id,
+        },
         headers=imss,
     )
     assert r.status_code == 403 and r.json()["reason"] == "category-not-covered"
@@ -226,21 +264,39 @@ async def test_wrong_purpose_category_other_citizen_and_wrong_side(
     await enrol(client, OTHER_CURP, OTHER_PHONE)
     r = await client.post(
         "/api/v1/agency/data-requests",
-        json={"curp": OTHER_CURP, "category": "acta_nacimiento", "purpose": "alta_beneficiario", "consent_id": consent_id},
+        json={
+            "curp": OTHER_CURP,
+            "category": "acta_nacimiento",
+            "purpose": "alta_beneficiario",
+            "consent_id": consent_id,
+        },
         headers=imss,
     )
-    assert r.status_code == 403 and r.json()["reason"] in {"consent-of-other-subject", "consent-not-found"}
+    assert r.status_code == 403 and r.json()["reason"] in {
+        "consent-of-other-subject",
+        "consent-not-found",
+    }
     # Another citizen cannot act on my consent (404 like an unknown id).
     other = bearer((await sign_in_otp(client, outbox, OTHER_CURP, OTHER_PHONE))["access_token"])
     r = await client.post(f"/api/v1/me/consents/{consent_id}/revoke", headers=other)
     assert r.status_code == 404
     # An agency on citizen routes, a citizen on agency routes.
-    assert (await client.post(f"/api/v1/me/consents/{consent_id}/revoke", headers=imss)).status_code == 403
-    assert (await client.post("/api/v1/agency/data-requests", json={"curp": CURP, "category": "acta_nacimiento", "purpose": "x"}, headers=me)).status_code == 403
+    assert (
+        await client.post(f"/api/v1/me/consents/{consent_id}/revoke", headers=imss)
+    ).status_code == 403
+    assert (
+        await client.post(
+            "/api/v1/agency/data-requests",
+            json={"curp": CURP, "category": "acta_nacimiento", "purpose": "x"},
+            headers=me,
+        )
+    ).status_code == 403
     # Another agency cannot read IMSS's request.
     sat = TestAgency("sat")
     await register(client, sat)
-    r = await client.get(f"/api/v1/agency/consent-requests/{consent_id}", headers=await agency_headers(client, sat))
+    r = await client.get(
+        f"/api/v1/agency/consent-requests/{consent_id}", headers=await agency_headers(client, sat)
+    )
     assert r.status_code == 404
 
 
@@ -254,7 +310,13 @@ async def test_legal_basis_needs_no_consent_and_is_shown_with_the_article(
         sat,
         categories=("acta_nacimiento",),
         purposes=("verificacion_identidad",),
-        legal_bases=(LegalBasis("acta_nacimiento", "verificacion_identidad", "Art. 27 Código Fiscal de la Federación"),),
+        legal_bases=(
+            LegalBasis(
+                "acta_nacimiento",
+                "verificacion_identidad",
+                "Art. 27 Código Fiscal de la Federación",
+            ),
+        ),
     )
     r = await client.post(
         "/api/v1/agency/data-requests",
@@ -286,7 +348,9 @@ async def test_sensitive_categories_need_a_stronger_sign_in(
     assert 'acr_values="substantial"' in r.headers["www-authenticate"]
     assert r.json()["type"].endswith("/step-up-required")
     # Saying no never needs a stronger sign-in.
-    assert (await client.post(f"/api/v1/me/consent-requests/{consent_id}/deny", headers=me)).status_code == 200
+    assert (
+        await client.post(f"/api/v1/me/consent-requests/{consent_id}/deny", headers=me)
+    ).status_code == 200
     r = await client.post(
         "/api/v1/me/consents",
         json={
@@ -305,7 +369,12 @@ async def test_citizen_grants_proactively(client: AsyncTestClient[Any], outbox: 
     valid_until = (datetime.now(UTC) + timedelta(days=10)).isoformat()
     r = await client.post(
         "/api/v1/me/consents",
-        json={"consumer": "imss", "categories": ["acta_nacimiento"], "purpose": "alta_beneficiario", "valid_until": valid_until},
+        json={
+            "consumer": "imss",
+            "categories": ["acta_nacimiento"],
+            "purpose": "alta_beneficiario",
+            "valid_until": valid_until,
+        },
         headers=me,
     )
     assert r.status_code == 201, r.text
@@ -314,7 +383,12 @@ async def test_citizen_grants_proactively(client: AsyncTestClient[Any], outbox: 
     # Widening an agency's mandate is refused.
     r = await client.post(
         "/api/v1/me/consents",
-        json={"consumer": "imss", "categories": ["acta_nacimiento"], "purpose": "mercadotecnia", "valid_until": valid_until},
+        json={
+            "consumer": "imss",
+            "categories": ["acta_nacimiento"],
+            "purpose": "mercadotecnia",
+            "valid_until": valid_until,
+        },
         headers=me,
     )
     assert r.status_code == 422 and r.json()["type"].endswith("/outside-agency-mandate")
@@ -333,7 +407,9 @@ async def test_one_ledger_event_per_action(client: AsyncTestClient[Any], outbox:
             return int(row[0]) + int(row[1])
 
     before = in_app_loop(client, events)
-    consent_id = (await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)).json()["id"]
+    consent_id = (
+        await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)
+    ).json()["id"]
     await client.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me)
     await _ask(client, imss)  # released
     await _ask(client, imss)  # denied (already used)
@@ -365,7 +441,9 @@ async def test_webhooks_are_signed_and_delivered(
 
     in_app_loop(client, set_webhook)
     services.webhooks.transport = httpx.MockTransport(agency_endpoint)
-    consent_id = (await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)).json()["id"]
+    consent_id = (
+        await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)
+    ).json()["id"]
     await client.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me)
 
     async def deliver() -> int:
@@ -392,7 +470,9 @@ async def test_webhooks_are_signed_and_delivered(
 
 
 @pytest.mark.parametrize("action", ["approve", "deny"])
-async def test_unknown_request_ids_answer_404(client: AsyncTestClient[Any], outbox: Outbox, action: str) -> None:
+async def test_unknown_request_ids_answer_404(
+    client: AsyncTestClient[Any], outbox: Outbox, action: str
+) -> None:
     me, _, _ = await _world(client, outbox)
     r = await client.post(f"/api/v1/me/consent-requests/nope/{action}", headers=me)
     assert r.status_code == 404

@@ -118,7 +118,11 @@ class Harness:
             queued = select(func.count()).select_from(queue).where(queue.c.subject == subject)
             integrated = select(func.count()).select_from(leaves).where(leaves.c.subject == subject)
             async with self.services.sessions() as session:
-                row = (await session.execute(select(queued.scalar_subquery(), integrated.scalar_subquery()))).one()
+                row = (
+                    await session.execute(
+                        select(queued.scalar_subquery(), integrated.scalar_subquery())
+                    )
+                ).one()
                 return int(row[0]) + int(row[1])
 
         return self.client.blocking_portal.call(count)
@@ -128,7 +132,10 @@ class Harness:
 def harness(tmp_path: Path, database_url: str, outbox: Outbox) -> Iterator[Harness]:
     clock = SettableClock()
     settings_ = Settings(
-        data_dir=tmp_path / "var", database_url=database_url, sms_sink=f"file:{outbox.path}", log_format="text"
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        sms_sink=f"file:{outbox.path}",
+        log_format="text",
     )
     with TestClient(app=create_app(settings_, clock=clock)) as client:
         yield Harness(client, clock)
@@ -173,11 +180,17 @@ class ConsentMachine(RuleBasedStateMachine):
         }
         if periodic:
             body["frequency"] = {"unit": "day", "value": 2}
-        r = self.harness.client.post("/api/v1/agency/consent-requests", json=body, headers=self.harness.agency_headers())
+        r = self.harness.client.post(
+            "/api/v1/agency/consent-requests", json=body, headers=self.harness.agency_headers()
+        )
         assert r.status_code == 201, r.text
         self.lapse()
         self.consents[r.json()["id"]] = ModelConsent(
-            "requested", self.now, self.now + timedelta(days=days), timedelta(days=days), not periodic
+            "requested",
+            self.now,
+            self.now + timedelta(days=days),
+            timedelta(days=days),
+            not periodic,
         )
         self.expected_events += 1
 
@@ -186,21 +199,32 @@ class ConsentMachine(RuleBasedStateMachine):
         until = self.now + timedelta(days=days)
         r = self.harness.client.post(
             "/api/v1/me/consents",
-            json={"consumer": "imss", "categories": ["acta_nacimiento"], "purpose": "alta", "valid_until": until.isoformat()},
+            json={
+                "consumer": "imss",
+                "categories": ["acta_nacimiento"],
+                "purpose": "alta",
+                "valid_until": until.isoformat(),
+            },
             headers=self.harness.citizen_headers(self.citizen_id),
         )
         assert r.status_code == 201, r.text
         self.lapse()
-        self.consents[r.json()["consent_id"]] = ModelConsent("active", self.now, until, timedelta(days=days), True)
+        self.consents[r.json()["consent_id"]] = ModelConsent(
+            "active", self.now, until, timedelta(days=days), True
+        )
         self.expected_events += 1
 
     @precondition(lambda self: bool(self.consents))
-    @rule(pick=st.integers(0, 50), action=st.sampled_from(["approve", "deny", "pause", "resume", "revoke"]))
+    @rule(
+        pick=st.integers(0, 50),
+        action=st.sampled_from(["approve", "deny", "pause", "resume", "revoke"]),
+    )
     def citizen_acts(self, pick: int, action: str) -> None:
         consent_id = self.ids()[pick % len(self.consents)]
         route = "consent-requests" if action in {"approve", "deny"} else "consents"
         r = self.harness.client.post(
-            f"/api/v1/me/{route}/{consent_id}/{action}", headers=self.harness.citizen_headers(self.citizen_id)
+            f"/api/v1/me/{route}/{consent_id}/{action}",
+            headers=self.harness.citizen_headers(self.citizen_id),
         )
         self.lapse()
         model = self.consents[consent_id]
@@ -238,7 +262,9 @@ class ConsentMachine(RuleBasedStateMachine):
         chosen = self.ids()[pick % len(self.consents)] if named and self.consents else None
         if chosen:
             body["consent_id"] = chosen
-        r = self.harness.client.post("/api/v1/agency/data-requests", json=body, headers=self.harness.agency_headers())
+        r = self.harness.client.post(
+            "/api/v1/agency/data-requests", json=body, headers=self.harness.agency_headers()
+        )
         self.lapse()
         usable = [
             cid
@@ -252,7 +278,11 @@ class ConsentMachine(RuleBasedStateMachine):
             assert used in usable
             self.consents[used].uses.append(self.now)
         else:
-            assert r.status_code == 403, (body, {k: v.status for k, v in self.consents.items()}, r.text)
+            assert r.status_code == 403, (
+                body,
+                {k: v.status for k, v in self.consents.items()},
+                r.text,
+            )
 
     def _usable(self, c: ModelConsent) -> bool:
         if c.status != "active" or self.now >= c.valid_until:
@@ -271,7 +301,9 @@ class ConsentMachine(RuleBasedStateMachine):
     def statuses_agree(self) -> None:
         if not getattr(self, "consents", None):
             return
-        r = self.harness.client.get("/api/v1/me/consents", headers=self.harness.citizen_headers(self.citizen_id))
+        r = self.harness.client.get(
+            "/api/v1/me/consents", headers=self.harness.citizen_headers(self.citizen_id)
+        )
         seen = {c["consent_id"]: c["status"] for c in r.json()["items"]}
         assert seen == {k: v.status for k, v in self.consents.items()}
 
@@ -280,6 +312,9 @@ def test_consent_system_matches_its_model(harness: Harness) -> None:
     ConsentMachine.harness = harness
     machine = ConsentMachine.TestCase
     machine.settings = settings(
-        max_examples=25, stateful_step_count=20, deadline=None, suppress_health_check=list(HealthCheck)
+        max_examples=25,
+        stateful_step_count=20,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
     )
     machine().runTest()

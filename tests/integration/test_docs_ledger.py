@@ -22,7 +22,7 @@ def _snippet() -> dict[str, Any]:
     code = re.search(r"## Verifying as an outsider.*?```python\n(.*?)```", DOC.read_text(), re.S)
     assert code is not None
     namespace: dict[str, Any] = {}
-    exec(compile(code.group(1), str(DOC), "exec"), namespace)  # noqa: S102 - our own doc
+    exec(compile(code.group(1), str(DOC), "exec"), namespace)
     return namespace
 
 
@@ -45,7 +45,9 @@ async def test_documented_verifier_checks_checkpoint_activity_and_export(
         )
     note = await wait_for_size(client, 7)
     key = (await client.get("/.well-known/carpeta-ledger")).json()
-    _, size, root = doc["verify_checkpoint"](note, key["key_name"], base64.b64decode(key["public_key"]))
+    _, size, root = doc["verify_checkpoint"](
+        note, key["key_name"], base64.b64decode(key["public_key"])
+    )
     activity = (await client.get("/api/v1/me/activity", headers=me)).json()
     assert activity["checkpoint"] == note and activity["items"]
     for item in activity["items"]:
@@ -56,13 +58,17 @@ async def test_documented_verifier_checks_checkpoint_activity_and_export(
             [base64.b64decode(x) for x in item["inclusion"]],
         )
         assert computed == root
-    export = await client.get("/api/v1/regulator/export", headers=await agency_headers(client, regulator))
+    export = await client.get(
+        "/api/v1/regulator/export", headers=await agency_headers(client, regulator)
+    )
     lines = [line for line in export.text.splitlines() if line]
     assert len(lines) == size
     assert doc["root_of_export"](lines) == root
     # ...and it notices a tampered export.
     tampered = list(lines)
     item = json.loads(tampered[3])
-    leaf = base64.b64decode(item["leaf"]).replace(b'"outcome":"published"', b'"outcome":"withdrawn"')
+    leaf = base64.b64decode(item["leaf"]).replace(
+        b'"outcome":"published"', b'"outcome":"withdrawn"'
+    )
     tampered[3] = json.dumps({**item, "leaf": base64.b64encode(leaf).decode()})
     assert doc["root_of_export"](tampered) != root

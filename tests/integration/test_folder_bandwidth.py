@@ -22,7 +22,9 @@ PHONE = "+525512345678"
 BUDGET_REPORT: dict[str, int] = {}
 
 
-async def _setup(client: AsyncTestClient[Any], outbox: Outbox) -> tuple[dict[str, str], dict[str, str]]:
+async def _setup(
+    client: AsyncTestClient[Any], outbox: Outbox
+) -> tuple[dict[str, str], dict[str, str]]:
     await enrol(client, CURP, PHONE)
     me = bearer((await sign_in_otp(client, outbox, CURP, PHONE))["access_token"])
     agencies = {
@@ -34,7 +36,12 @@ async def _setup(client: AsyncTestClient[Any], outbox: Outbox) -> tuple[dict[str
         await register(
             client,
             agency,
-            categories=("acta_nacimiento", "constancia_situacion_fiscal", "nss_imss", "semanas_cotizadas"),
+            categories=(
+                "acta_nacimiento",
+                "constancia_situacion_fiscal",
+                "nss_imss",
+                "semanas_cotizadas",
+            ),
         )
     headers = {key: await agency_headers(client, agency) for key, agency in agencies.items()}
     statuses = ["action_required", "open", "in_review", "resolved", "open"]
@@ -50,7 +57,9 @@ async def _setup(client: AsyncTestClient[Any], outbox: Outbox) -> tuple[dict[str
                     {"title": "Solicitud recibida", "done": True, "date": "2026-11-01"},
                     {"title": "Revisión de documentos", "done": n % 2 == 0},
                 ],
-                "next_action": "Presenta tu identificación oficial en la oficina" if n == 0 else None,
+                "next_action": "Presenta tu identificación oficial en la oficina"
+                if n == 0
+                else None,
                 "due_date": "2026-12-31",
                 "contact": "Atención ciudadana 800 000 0000",
             },

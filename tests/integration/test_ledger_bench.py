@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -10,11 +9,12 @@ import pytest
 
 from bench.__main__ import run
 from bench.report import render_report
+from tests.conftest import run_async
 
 
 @pytest.mark.parametrize("name", ["ledger_sequencer", "ledger_proofs"])
 def test_scenario_smoke_run_writes_json_and_report(name: str, tmp_path: Path) -> None:
-    assert asyncio.run(run([name, "--smoke", "--results", str(tmp_path)])) == 0
+    assert run_async(lambda: run([name, "--smoke", "--results", str(tmp_path)])) == 0
     body = json.loads((tmp_path / f"{name}.json").read_text())
     assert body["scenario"] == name and body["metrics"] and body["checks"]
     assert all(isinstance(c["ok"], bool) for c in body["checks"])
@@ -24,7 +24,7 @@ def test_scenario_smoke_run_writes_json_and_report(name: str, tmp_path: Path) ->
 
 
 def test_unknown_scenario_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert asyncio.run(run(["no_such_scenario", "--results", str(tmp_path)])) == 2
+    assert run_async(lambda: run(["no_such_scenario", "--results", str(tmp_path)])) == 2
     assert "unknown scenario" in capsys.readouterr().err
-    assert asyncio.run(run(["--list"])) == 0
+    assert run_async(lambda: run(["--list"])) == 0
     assert "ledger_proofs" in capsys.readouterr().out

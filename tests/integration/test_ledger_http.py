@@ -68,7 +68,9 @@ async def test_record_events_reach_the_citizen_with_proofs_that_verify(
     published = (await client.put("/api/v1/agency/records/A1", json=RECORD, headers=headers)).json()
     assert published["ledger"]["queue_id"] > 0
     updated = await client.put(
-        "/api/v1/agency/records/A1", json={**RECORD, "data": {"numero_acta": "00413"}}, headers=headers
+        "/api/v1/agency/records/A1",
+        json={**RECORD, "data": {"numero_acta": "00413"}},
+        headers=headers,
     )
     assert updated.json()["changed"] is True
     assert (await client.delete("/api/v1/agency/records/A1", headers=headers)).status_code == 204
@@ -87,7 +89,9 @@ async def test_record_events_reach_the_citizen_with_proofs_that_verify(
         leaf = base64.b64decode(item["leaf"])
         proof = [base64.b64decode(h) for h in item["inclusion"]]
         assert item["tree_size"] == checkpoint.size
-        assert verify_inclusion(leaf_hash(leaf), item["leaf_index"], item["tree_size"], proof, checkpoint.root_hash)
+        assert verify_inclusion(
+            leaf_hash(leaf), item["leaf_index"], item["tree_size"], proof, checkpoint.root_hash
+        )
         body = json.loads(leaf)
         assert body["provider"] == "sat" and body["categories"] == ["acta_nacimiento"]
         # Privacy by construction: no CURP, no citizen id, no record content in a leaf.
@@ -103,7 +107,9 @@ async def test_record_events_reach_the_citizen_with_proofs_that_verify(
     assert delta["items"] == []
 
 
-async def test_public_proofs_and_their_refusals(client: AsyncTestClient[Any], outbox: Outbox) -> None:
+async def test_public_proofs_and_their_refusals(
+    client: AsyncTestClient[Any], outbox: Outbox
+) -> None:
     sat = TestAgency("sat")
     await register(client, sat)
     headers = await agency_headers(client, sat)
@@ -123,14 +129,18 @@ async def test_public_proofs_and_their_refusals(client: AsyncTestClient[Any], ou
     assert body["first"] == first.size and body["second"] == second.size
     hashes = [base64.b64decode(h) for h in body["hashes"]]
     assert verify_consistency(first.size, second.size, first.root_hash, second.root_hash, hashes)
-    r = await client.get("/ledger/proofs/inclusion", params={"leaf_index": 0, "tree_size": second.size})
+    r = await client.get(
+        "/ledger/proofs/inclusion", params={"leaf_index": 0, "tree_size": second.size}
+    )
     assert r.json()["leaf_index"] == 0 and len(r.json()["hashes"]) >= 1
     for params in (
         {"leaf_index": 99, "tree_size": second.size},
         {"leaf_index": 0, "tree_size": 10_000},
     ):
         bad = await client.get("/ledger/proofs/inclusion", params=params)
-        assert bad.status_code == 400 and bad.headers["content-type"].startswith("application/problem+json")
+        assert bad.status_code == 400 and bad.headers["content-type"].startswith(
+            "application/problem+json"
+        )
     bad = await client.get("/ledger/proofs/consistency", params={"first": 5, "second": 2})
     assert bad.status_code == 400
     bad = await client.get("/ledger/proofs/inclusion", params={"leaf_index": "x", "tree_size": 1})
@@ -151,13 +161,19 @@ async def test_regulator_searches_counts_and_exports_a_verifiable_log(
             await client.put(f"/api/v1/agency/records/R{i}", json=RECORD, headers=headers)
     await wait_for_size(client, 5)
     audit = await agency_headers(client, regulator)
-    page = (await client.get("/api/v1/regulator/events", params={"type": "record.published"}, headers=audit)).json()
+    page = (
+        await client.get(
+            "/api/v1/regulator/events", params={"type": "record.published"}, headers=audit
+        )
+    ).json()
     assert len(page["items"]) == 5
     stats = (await client.get("/api/v1/regulator/stats", headers=audit)).json()
     assert stats["total"] == 5
     assert stats["by_type"]["record.published"] == 5
     # Only regulators audit; agencies don't, citizens don't.
-    assert (await client.get("/api/v1/regulator/stats", headers=await agency_headers(client, sat))).status_code == 403
+    assert (
+        await client.get("/api/v1/regulator/stats", headers=await agency_headers(client, sat))
+    ).status_code == 403
     r = await client.get("/api/v1/regulator/export", headers=audit)
     assert r.status_code == 200
     lines = [line for line in r.text.splitlines() if line]

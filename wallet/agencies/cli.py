@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from eidentity.oauth import AGENCY_SCOPES
 from wallet.agencies.registry import (
-    AGENCY_SCOPES,
     AgencyRegistry,
     AgencyView,
     LegalBasis,
@@ -63,7 +63,7 @@ def agency_group() -> None:
     "--scope",
     "scopes",
     multiple=True,
-    help=f"Repetible. Por omisión: {' '.join(AGENCY_SCOPES)}; ledger:audit = regulador.",
+    help=f"Repetible. Por omisión: {' '.join(sorted(AGENCY_SCOPES))}; ledger:audit = regulador.",
 )
 @click.option("--webhook", "webhook_url", default=None, help="URL para avisos de consentimiento.")
 def agency_add(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,7 +118,7 @@ class AgencyRegistry:
         categories: Sequence[str],
         purposes: Sequence[str],
         legal_bases: Sequence[LegalBasis] = (),
-        scopes: Sequence[str] = AGENCY_SCOPES,
+        scopes: Collection[str] = AGENCY_SCOPES,
         webhook_url: str | None = None,
         now: datetime,
     ) -> AgencyView:

@@ -12,7 +12,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import select
@@ -240,13 +240,12 @@ class Publisher:
         now: datetime,
     ) -> Upserted | None:
         """Tombstone the row (the citizen's next sync reports it deleted); None if unknown."""
-        row = (
-            await session.execute(
-                select(model)
-                .where(model.agency_id == agency_id, model.external_id == external_id)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
+        found = await session.execute(
+            select(model)
+            .where(model.agency_id == agency_id, model.external_id == external_id)
+            .with_for_update()
+        )
+        row = cast("Procedure | Record | None", found.scalar_one_or_none())
         if row is None or row.deleted_at is not None:
             return None
         row.deleted_at = now
