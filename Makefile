@@ -20,7 +20,7 @@ demo: venv
 
 ## The whole suite, on SQLite and on a throwaway PostgreSQL cluster (always stopped)
 test: venv
-	$(PY) -m tests.pgcluster -- $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m tests.pgcluster -- sh -c '$(PY) -m pytest -q -m "not browser" $(PYTEST_ARGS) && $(PY) -m pytest -q -m browser $(PYTEST_ARGS)'
 
 ## Without PostgreSQL (quick local loop)
 test-fast: venv

@@ -99,3 +99,12 @@ def run_async(make: Any) -> Any:
     """
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(make())).result()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests drive Chromium through Playwright's sync API, whose event loop stays
+    marked as running in the main thread; `make test` runs them in a pytest process of their
+    own (marker ``browser``) so asyncio tests never share a process with them."""
+    for item in items:
+        if Path(str(item.fspath)).name.startswith("test_pwa_"):
+            item.add_marker(pytest.mark.browser)

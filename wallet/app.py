@@ -25,6 +25,8 @@ from eidentity.controllers import AuthController, jwks
 from eidentity.guards import STATE_KEY
 from eidentity.oauth import OAuthController, oauth_metadata
 from eidentity.sms import SmsSender
+from pwa.routes import PRECOMPRESSED_OPT, prepare_assets, pwa_route_handlers
+from wallet.agencies.routes import AgencyDirectory
 from wallet.consents.routes import AgencyConsentRequests, AgencyDataRequests, MyConsents
 from wallet.folder.agency_routes import AgencyInbox, AgencyProcedures, AgencyRecords
 from wallet.folder.citizen_routes import MyFolder
@@ -105,7 +107,10 @@ def create_app(
             PublicLedger,
             MyActivity,
             Regulator,
+            AgencyDirectory,
+            *pwa_route_handlers(),
         ],
+        on_startup=[prepare_assets],
         lifespan=[lifespan],
         dependencies={
             **dependencies(),
@@ -121,6 +126,7 @@ def create_app(
             backend="brotli",
             brotli_gzip_fallback=True,
             minimum_size=256,
+            exclude_opt_key=PRECOMPRESSED_OPT,  # PWA assets carry their own Content-Encoding
             representation=RepresentationConfig(default_body_types=DEFAULT_BODY_TYPES),
             idempotency=IdempotencyConfig(
                 sessions=_write_sessions,

@@ -276,3 +276,17 @@ async def test_disabled_agency_and_rotated_keys(
     form["client_assertion"] = rotated.assertion(services.settings.issuer + "/oauth/token")
     r = await client.post("/oauth/token", data=form)
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+
+async def test_public_directory_lists_agencies_and_their_mandates(
+    client: AsyncTestClient[Any], sat: TestAgency
+) -> None:
+    regulator = TestAgency("regulador")
+    await register(client, regulator, categories=(), purposes=(), scopes=("ledger:audit",))
+    r = await client.get("/api/v1/directory")
+    assert r.status_code == 200
+    body = r.json()
+    assert [a["id"] for a in body["agencies"]] == ["sat"]  # regulators are not data consumers
+    assert "acta_nacimiento" in body["agencies"][0]["categories"]
+    sensitive = {c["code"] for c in body["categories"] if c["sensitive"]}
+    assert "expediente_clinico" in sensitive
