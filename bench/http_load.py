@@ -21,6 +21,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import socket
 import sys
 import time
@@ -96,6 +97,8 @@ class PhaseResult:
     #: Mean response size (head + body) in the window.
     mean_response_bytes: float
     error_samples: list[str] = field(default_factory=list)
+    #: CPU seconds the server process used during the window (all its threads), if known.
+    server_cpu_s: float | None = None
 
     @property
     def completed(self) -> int:
@@ -105,20 +108,50 @@ class PhaseResult:
     def rps(self) -> float:
         return self.completed / self.duration if self.duration > 0 else 0.0
 
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        """Server CPU per answer: robust to a noisy machine, unlike requests/s."""
+        if self.server_cpu_s is None or not self.completed:
+            return None
+        return self.server_cpu_s * 1000 / self.completed
+
+    @property
+    def server_busy(self) -> float | None:
+        """Fraction of one CPU the server used (≈ 1 when it is the bottleneck)."""
+        if self.server_cpu_s is None or self.duration <= 0:
+            return None
+        return self.server_cpu_s / self.duration
+
     def to_json(self) -> dict[str, Any]:
         body = asdict(self)
         body["statuses"] = {str(k): v for k, v in self.statuses.items()}
         body["drained"] = {str(k): v for k, v in self.drained.items()}
         body["completed"] = self.completed
         body["rps"] = self.rps
+        body["server_cpu_ms_per_request"] = self.server_cpu_ms_per_request
+        body["server_busy"] = self.server_busy
         return body
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> PhaseResult:
-        fields = {k: v for k, v in body.items() if k not in {"completed", "rps"}}
+        derived = {"completed", "rps", "server_cpu_ms_per_request", "server_busy"}
+        fields = {k: v for k, v in body.items() if k not in derived}
         fields["statuses"] = {int(k): int(v) for k, v in body["statuses"].items()}
         fields["drained"] = {int(k): int(v) for k, v in body["drained"].items()}
         return cls(**fields)
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of ``pid`` (every thread) from ``/proc``; ``None`` off Linux."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(ordered: Sequence[float], q: float) -> float:
@@ -269,7 +302,9 @@ class _Client(asyncio.Protocol):
         self.on_lost(self)
 
 
-async def run_phase(host: str, port: int, phase: Phase) -> PhaseResult:
+async def run_phase(
+    host: str, port: int, phase: Phase, server_pid: int | None = None
+) -> PhaseResult:
     """One phase: open every connection, then go; returns when all answers are in."""
     loop = asyncio.get_running_loop()
     run = _Run(phase)
@@ -303,11 +338,13 @@ async def run_phase(host: str, port: int, phase: Phase) -> PhaseResult:
     for _ in range(phase.connections):
         _, client = await loop.create_connection(lambda: _Client(run, lost), host, port)
         clients.append(client)
+    cpu_before = process_cpu_seconds(server_pid)
     started = time.perf_counter()
     run.deadline = started + phase.duration
     for client in clients:
         client.send()
     await asyncio.sleep(max(0.0, run.deadline - time.perf_counter()))
+    cpu_after = process_cpu_seconds(server_pid)
     run.stopping = True
     if run.in_flight:
         with contextlib.suppress(TimeoutError):
@@ -333,23 +370,38 @@ async def run_phase(host: str, port: int, phase: Phase) -> PhaseResult:
         max_ms=(ordered[-1] * 1000) if ordered else 0.0,
         mean_response_bytes=run.bytes / completed if completed else 0.0,
         error_samples=run.error_samples,
+        server_cpu_s=(
+            cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
+        ),
     )
 
 
 async def run_plan(
-    host: str, port: int, phases: Sequence[Phase], pause: float = 0.0
+    host: str,
+    port: int,
+    phases: Sequence[Phase],
+    pause: float = 0.0,
+    server_pid: int | None = None,
 ) -> list[PhaseResult]:
     """Phases back to back, with ``pause`` seconds of quiet between them."""
     results: list[PhaseResult] = []
     for i, phase in enumerate(phases):
         if i and pause > 0:
             await asyncio.sleep(pause)
-        results.append(await run_phase(host, port, phase))
+        results.append(await run_phase(host, port, phase, server_pid))
     return results
 
 
-def plan_json(host: str, port: int, phases: Sequence[Phase], pause: float) -> dict[str, Any]:
-    return {"host": host, "port": port, "pause": pause, "phases": [p.to_json() for p in phases]}
+def plan_json(
+    host: str, port: int, phases: Sequence[Phase], pause: float, server_pid: int | None = None
+) -> dict[str, Any]:
+    return {
+        "host": host,
+        "port": port,
+        "pause": pause,
+        "server_pid": server_pid,
+        "phases": [p.to_json() for p in phases],
+    }
 
 
 def _runner() -> Callable[[Coroutine[Any, Any, list[PhaseResult]]], list[PhaseResult]]:
@@ -367,7 +419,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = json.loads(args.plan.read_text(encoding="utf-8"))
     phases = [Phase.from_json(p) for p in plan["phases"]]
     run = _runner()
-    results = run(run_plan(str(plan["host"]), int(plan["port"]), phases, float(plan["pause"])))
+    pid = plan.get("server_pid")
+    results = run(
+        run_plan(
+            str(plan["host"]),
+            int(plan["port"]),
+            phases,
+            float(plan["pause"]),
+            int(pid) if pid is not None else None,
+        )
+    )
     json.dump([r.to_json() for r in results], sys.stdout)
     sys.stdout.write("\n")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def serve(settings: Settings, port: int, profile: Path | None = None) -> None:
     if profile is None:
         server.run()
         return
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    # handler that kills the process before the stats are written, so make it a no-op here.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     profiler = cProfile.Profile()
     profiler.enable()
     try:

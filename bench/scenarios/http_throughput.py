@@ -474,13 +474,16 @@ async def run(params: Params) -> Result:
                 events_before = ledger_events(database)
                 planned = sum(p.duration for p in phases) + pause * len(phases)
                 loads = await run_load(
-                    load_pin, plan_json("127.0.0.1", port, phases, pause), directory, planned + 120
+                    load_pin,
+                    plan_json("127.0.0.1", port, phases, pause, server.pid),
+                    directory,
+                    planned + 120,
                 )
                 stopped = time.perf_counter()
                 written = sum(
                     r.statuses.get(s, 0) + r.drained.get(s, 0)
                     for r in loads
-                    if r.name.startswith("data_request")
+                    if "data_request" in r.name
                     for s in (200, 403)
                 )
                 target = events_before + written
@@ -625,6 +628,34 @@ def _report(
         )
     hello = rps["hello"] or float("nan")
     summary_ratio, data_ratio = rps["summary"] / hello, rps["data_request"] / hello
+    cpu = {
+        name: _median([c for r in runs if (c := r.server_cpu_ms_per_request) is not None])
+        for name, runs in measured.items()
+    }
+    busy = {
+        name: _median([b for r in runs if (b := r.server_busy) is not None])
+        for name, runs in measured.items()
+    }
+    if all(cpu.values()):
+        result.metrics += [
+            Metric(f"{name} server CPU per request (median)", cpu[name], "ms") for name in ROUTES
+        ]
+        result.metrics += [
+            Metric(
+                "summary / hello by server CPU per request", cpu["hello"] / cpu["summary"], "ratio"
+            ),
+            Metric(
+                "data_request / hello by server CPU per request",
+                cpu["hello"] / cpu["data_request"],
+                "ratio",
+            ),
+        ]
+        result.notes.append(
+            "Server CPU use during the windows (fraction of one CPU, medians): "
+            + ", ".join(f"{name} {busy[name]:.2f}" for name in ROUTES)
+            + ". Below ~0.95 the server was not the bottleneck (CPU stolen by other processes "
+            "on its core, or waiting); CPU per request is the figure to trust on a busy machine."
+        )
     data_runs = measured["data_request"] + [r for r in loads if r.name == "warmup_data_request"]
     permits = sum(r.statuses.get(200, 0) + r.drained.get(200, 0) for r in data_runs)
     refusals = sum(r.statuses.get(403, 0) + r.drained.get(403, 0) for r in data_runs)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,9 @@ from wallet.models import Agency, DataCategory, Notice
 from wallet.problems import ApiProblem
 from wallet.release import Refusal, ReleaseService
 from wallet.sync import Limit, Since
+
+RequestAnswer = Literal["approve", "deny"]
+ConsentControl = Literal["pause", "resume", "revoke"]
 
 REQUEST_SMS = (
     "Carpeta Ciudadana: una dependencia te pide permiso para consultar tus datos. "
@@ -252,60 +255,37 @@ class MyConsents(Controller):
         await db_session.commit()
         return out
 
-    @post("/consent-requests/{consent_id:str}/approve", status_code=HTTP_200_OK, summary="Aceptar")
-    async def approve(
+    @post(
+        "/consent-requests/{consent_id:str}/{action:str}",
+        status_code=HTTP_200_OK,
+        summary="Aceptar (approve) o rechazar (deny) una solicitud",
+    )
+    async def answer(
         self,
         request: Request[Any, Any, Any],
         consent_id: FromPath[str],
+        action: Annotated[RequestAnswer, PathParameter()],
         db_session: NamedDependency[AsyncSession],
         consent_service: NamedDependency[ConsentService],
         clock: NamedDependency[Clock],
     ) -> ConsentOut:
-        return await self._act(request, consent_id, "approve", db_session, consent_service, clock)
+        return await self._act(request, consent_id, action, db_session, consent_service, clock)
 
-    @post("/consent-requests/{consent_id:str}/deny", status_code=HTTP_200_OK, summary="Rechazar")
-    async def deny(
+    @post(
+        "/consents/{consent_id:str}/{action:str}",
+        status_code=HTTP_200_OK,
+        summary="Pausar (pause), reanudar (resume) o revocar (revoke) un consentimiento",
+    )
+    async def control(
         self,
         request: Request[Any, Any, Any],
         consent_id: FromPath[str],
+        action: Annotated[ConsentControl, PathParameter()],
         db_session: NamedDependency[AsyncSession],
         consent_service: NamedDependency[ConsentService],
         clock: NamedDependency[Clock],
     ) -> ConsentOut:
-        return await self._act(request, consent_id, "deny", db_session, consent_service, clock)
-
-    @post("/consents/{consent_id:str}/pause", status_code=HTTP_200_OK, summary="Pausar")
-    async def pause(
-        self,
-        request: Request[Any, Any, Any],
-        consent_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        consent_service: NamedDependency[ConsentService],
-        clock: NamedDependency[Clock],
-    ) -> ConsentOut:
-        return await self._act(request, consent_id, "pause", db_session, consent_service, clock)
-
-    @post("/consents/{consent_id:str}/resume", status_code=HTTP_200_OK, summary="Reanudar")
-    async def resume(
-        self,
-        request: Request[Any, Any, Any],
-        consent_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        consent_service: NamedDependency[ConsentService],
-        clock: NamedDependency[Clock],
-    ) -> ConsentOut:
-        return await self._act(request, consent_id, "resume", db_session, consent_service, clock)
-
-    @post("/consents/{consent_id:str}/revoke", status_code=HTTP_200_OK, summary="Revocar")
-    async def revoke(
-        self,
-        request: Request[Any, Any, Any],
-        consent_id: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        consent_service: NamedDependency[ConsentService],
-        clock: NamedDependency[Clock],
-    ) -> ConsentOut:
-        return await self._act(request, consent_id, "revoke", db_session, consent_service, clock)
+        return await self._act(request, consent_id, action, db_session, consent_service, clock)
 
     @get("/notices", summary="Avisos para mí (sincronización con since)")
     async def notices(
