@@ -7,7 +7,7 @@ connection scope, and refuses with 401 — naming the level needed when it is a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -20,7 +20,8 @@ from eidentity.tokens import AccessClaims, AccessTokens
 STATE_KEY = "access_tokens"
 _SCOPE_KEY = "carpeta.claims"
 
-Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+# Async so Litestar calls them on the event loop instead of hopping to a worker thread.
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
 
 
 class WrongPrincipal(IdentityError):
@@ -66,7 +67,7 @@ def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
 def requires_citizen(level: AssuranceLevel = AssuranceLevel.LOW) -> Guard:
     """Allow citizens whose session reached ``level``; others get a step-up 401."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = claims_of(connection)
         if not claims.is_citizen:
             raise WrongPrincipal()
@@ -86,7 +87,7 @@ def requires_citizen(level: AssuranceLevel = AssuranceLevel.LOW) -> Guard:
 def requires_client(*scopes: str) -> Guard:
     """Allow OAuth clients (agencies, regulators) holding every one of ``scopes``."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = claims_of(connection)
         if claims.is_citizen:
             raise WrongPrincipal()

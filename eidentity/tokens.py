@@ -26,6 +26,7 @@ from eidentity.errors import IdentityError
 ALGORITHM = "EdDSA"
 LEEWAY = 5
 MAX_LIFETIME = 600
+VERIFIED_CACHE_SIZE = 50_000
 
 
 class TokenInvalid(IdentityError):
@@ -131,6 +132,7 @@ class AccessTokens:
         self.audience = audience
         self.ttl = ttl_seconds
         self._now = now
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue_for_citizen(
         self, citizen_id: str, acr: AssuranceLevel, amr: Sequence[str], now: int
@@ -163,7 +165,25 @@ class AccessTokens:
         return self.ring.sign(claims, typ="at+jwt")
 
     def verify(self, token: str) -> AccessClaims:
-        """Check signature, ``iss``, ``aud`` and times (against our clock, with 5 s leeway)."""
+        """Check signature, ``iss``, ``aud`` and times (against our clock, with 5 s leeway).
+
+        A token already verified is remembered until it expires: a phone sends the same token
+        on every request for up to ten minutes, and its signature cannot change meanwhile.
+        Expiry is still checked on every call.
+        """
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at <= self._now() - LEEWAY:
+                self._verified.pop(token, None)
+                raise TokenInvalid("El token ya expiró.")
+            return cached
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # bounded; refilled by the tokens in use
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -84,6 +84,8 @@ def create_app(
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await background
+            if services.folder_reader.fast is not None:
+                services.folder_reader.fast.close()
             await services.engine.dispose()
 
     def provide_address(request: Request[Any, Any, Any]) -> str:

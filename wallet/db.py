@@ -59,8 +59,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # Enough pooled connections for a worker's concurrent requests: opening one costs a
+        # thread, a connect and the pragmas (~1 ms), far too much to do per request.
         engine = create_async_engine(
-            url, echo=echo, hide_parameters=True, connect_args={"timeout": 10}
+            url,
+            echo=echo,
+            hide_parameters=True,
+            connect_args={"timeout": 10},
+            pool_size=32,
+            max_overflow=32,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

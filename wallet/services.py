@@ -35,6 +35,7 @@ from wallet.consents.expiry import expire_due_consents
 from wallet.consents.service import ConsentService
 from wallet.consents.webhooks import WebhookDispatcher
 from wallet.efirma import build_verifier
+from wallet.fastread import SqliteReads
 from wallet.folder.publishing import Publisher
 from wallet.folder.reading import FolderReader
 from wallet.keystore import KeyStore
@@ -61,6 +62,9 @@ class Services:
     access_tokens: AccessTokens
     sequencer: Sequencer
     webhooks: WebhookDispatcher
+    #: SQLite only: writers of this process queue here, in order, instead of racing for the
+    #: database's write lock in SQLite's sleep-and-retry loop (which is unfair and slow).
+    write_lock: asyncio.Lock | None
     clock: Clock = field(metadata={"inject": Clock})
     cursor_key: bytes = field(metadata={"inject": bytes})
     registry: CitizenRegistry = field(metadata={"inject": CitizenRegistry})
@@ -116,6 +120,7 @@ async def build_services(
         keystore=keystore,
         access_tokens=access_tokens,
         sequencer=Sequencer(engine, ledger_identity.private_key, origin, ledger_identity.key_name),
+        write_lock=asyncio.Lock() if db.is_sqlite(url) else None,
         webhooks=WebhookDispatcher(sessions, access_tokens.ring, clock),
         clock=clock,
         cursor_key=keystore.secret("sync-cursor"),
@@ -140,7 +145,9 @@ async def build_services(
             clock=clock,
         ),
         publisher=Publisher(registry, ledger_writer),
-        folder_reader=FolderReader(ledger_writer),
+        folder_reader=FolderReader(
+            ledger_writer, fast=SqliteReads(url) if db.is_sqlite(url) else None
+        ),
         ledger_writer=ledger_writer,
         ledger_identity=ledger_identity,
         ledger_engine=engine,
@@ -160,8 +167,15 @@ async def provide_db_session(
     request: Request[Any, Any, Any],
 ) -> AsyncGenerator[AsyncSession, None]:
     services = services_of(request)
-    factory = services.read_sessions if request.method in {"GET", "HEAD"} else services.sessions
-    async with factory() as session:
+    if request.method in {"GET", "HEAD"}:
+        async with services.read_sessions() as session:
+            yield session
+        return
+    if services.write_lock is None:
+        async with services.sessions() as session:
+            yield session
+        return
+    async with services.write_lock, services.sessions() as session:
         yield session
 
 

@@ -40,6 +40,7 @@ from wallet.folder.schemas import (
 )
 from wallet.lowband import Page, PageRequest, read_changes
 from wallet.models import Agency, DataCategory, Message, Procedure, Record
+from wallet.services import services_of
 from wallet.sync import Limit, Since
 
 
@@ -57,14 +58,16 @@ class MyFolder(Controller):
     async def summary(
         self,
         request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
         folder_reader: NamedDependency[FolderReader],
         seen: Annotated[
             int | None,
             QueryParameter(ge=0, description="Índice de hoja más alto ya visto en mi actividad"),
         ] = None,
     ) -> Summary:
-        return await folder_reader.summary(db_session, _citizen(request), seen)
+        """No session dependency: on SQLite the counts come from the fast read path."""
+        return await folder_reader.summary_for(
+            services_of(request).read_sessions, _citizen(request), seen
+        )
 
     @get("/procedures", summary="Mis trámites (sincronización con since)")
     async def procedures(

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from consent.storage import ConsentRow
-from ledger.storage import leaves, queue
+from wallet.fastread import SqliteReads
 from wallet.folder.schemas import (
     OPEN_STATUSES,
     MessageOut,
@@ -69,9 +69,63 @@ def record_detail(row: Record, agency_name: str, category_name: str) -> RecordDe
     )
 
 
+# The dashboard's first call runs on every app open: one fixed statement (no per-request query
+# building or cache-key work), every count answered by an index on (owner, …).
+_OPEN = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+SUMMARY_TEXT = """
+    SELECT
+      (SELECT count(*) FROM procedures WHERE citizen_id = :citizen AND deleted_at IS NULL
+         AND status IN (OPEN_STATUSES)),
+      (SELECT count(*) FROM procedures WHERE citizen_id = :citizen AND deleted_at IS NULL
+         AND status = 'action_required'),
+      (SELECT count(*) FROM records WHERE citizen_id = :citizen AND deleted_at IS NULL),
+      (SELECT count(*) FROM consents WHERE principal = :citizen AND deleted_at IS NULL
+         AND status = 'active'),
+      (SELECT count(*) FROM consents WHERE principal = :citizen AND deleted_at IS NULL
+         AND status = 'requested'),
+      (SELECT count(*) FROM ledger_leaves WHERE subject = :subject AND leaf_index > :seen),
+      (SELECT count(*) FROM ledger_queue WHERE subject = :subject)
+    """.replace("OPEN_STATUSES", _OPEN)  # our own constants, never input
+SUMMARY_SQL = text(SUMMARY_TEXT)
+
+
+def _summary(row: tuple[Any, ...]) -> Summary:
+    return Summary(
+        open_procedures=row[0],
+        action_required=row[1],
+        records=row[2],
+        active_consents=row[3],
+        pending_requests=row[4],
+        new_events=row[5] + row[6],
+    )
+
+
 class FolderReader:
-    def __init__(self, ledger: LedgerWriter) -> None:
+    def __init__(self, ledger: LedgerWriter, fast: SqliteReads | None = None) -> None:
         self.ledger = ledger
+        self.fast = fast
+
+    async def summary_for(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        citizen_id: str,
+        seen_leaf: int | None,
+    ) -> Summary:
+        """The dashboard counts: on SQLite straight from a read-only connection on the loop
+        (see :mod:`wallet.fastread`); otherwise through a read session."""
+        if self.fast is not None:
+            return _summary(
+                self.fast.one(SUMMARY_TEXT, self._summary_params(citizen_id, seen_leaf))
+            )
+        async with sessions() as session:
+            return await self.summary(session, citizen_id, seen_leaf)
+
+    def _summary_params(self, citizen_id: str, seen_leaf: int | None) -> dict[str, Any]:
+        return {
+            "citizen": citizen_id,
+            "subject": self.ledger.subject(citizen_id),
+            "seen": -1 if seen_leaf is None else seen_leaf,
+        }
 
     async def summary(
         self, session: AsyncSession, citizen_id: str, seen_leaf: int | None = None
@@ -81,61 +135,10 @@ class FolderReader:
         ``new_events`` counts ledger events about the citizen after ``seen_leaf`` (the highest
         leaf index the phone already showed), plus those still waiting to be integrated.
         """
-        live_procedure = and_(Procedure.citizen_id == citizen_id, Procedure.deleted_at.is_(None))
-        open_procedures = (
-            select(func.count())
-            .where(live_procedure, Procedure.status.in_(OPEN_STATUSES))
-            .scalar_subquery()
-        )
-        action_required = (
-            select(func.count())
-            .where(live_procedure, Procedure.status == "action_required")
-            .scalar_subquery()
-        )
-        records = (
-            select(func.count())
-            .where(Record.citizen_id == citizen_id, Record.deleted_at.is_(None))
-            .scalar_subquery()
-        )
-        mine = and_(ConsentRow.principal == citizen_id, ConsentRow.deleted_at.is_(None))
-        active_consents = (
-            select(func.count()).where(mine, ConsentRow.status == "active").scalar_subquery()
-        )
-        pending_requests = (
-            select(func.count()).where(mine, ConsentRow.status == "requested").scalar_subquery()
-        )
-        subject = self.ledger.subject(citizen_id)
-        integrated = leaves.c.subject == subject
-        if seen_leaf is not None:
-            integrated = and_(integrated, leaves.c.leaf_index > seen_leaf)
-        new_events = select(func.count()).select_from(leaves).where(integrated).scalar_subquery()
-        queued = (
-            select(func.count())
-            .select_from(queue)
-            .where(queue.c.subject == subject)
-            .scalar_subquery()
-        )
         row = (
-            await session.execute(
-                select(
-                    open_procedures,
-                    action_required,
-                    records,
-                    active_consents,
-                    pending_requests,
-                    new_events,
-                    queued,
-                )
-            )
+            await session.execute(SUMMARY_SQL, self._summary_params(citizen_id, seen_leaf))
         ).one()
-        return Summary(
-            open_procedures=row[0],
-            action_required=row[1],
-            records=row[2],
-            active_consents=row[3],
-            pending_requests=row[4],
-            new_events=row[5] + row[6],
-        )
+        return _summary(tuple(row))
 
     async def record(self, session: AsyncSession, citizen_id: str, record_id: str) -> RecordDetail:
         result = await session.execute(
