@@ -32,6 +32,7 @@ from ledger.storage import queue
 from wallet.ledger_bridge import LedgerWriter
 from wallet.models import Agency
 from wallet.problems import ApiProblem
+from wallet.sync import MAX_INDEX
 
 PLAIN = "text/plain; charset=utf-8"
 
@@ -79,7 +80,7 @@ class ActivityPage(msgspec.Struct):
     next_before: int | None
 
 
-Int = Annotated[int, QueryParameter(ge=0)]
+Int = Annotated[int, QueryParameter(ge=0, le=MAX_INDEX)]
 
 
 class PublicLedger(Controller):
@@ -142,9 +143,9 @@ class MyActivity(Controller):
         db_session: NamedDependency[AsyncSession],
         ledger_writer: NamedDependency[LedgerWriter],
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
-        before: Annotated[int | None, QueryParameter(ge=0)] = None,
+        before: Annotated[int | None, QueryParameter(ge=0, le=MAX_INDEX)] = None,
         since: Annotated[
-            int | None, QueryParameter(ge=0, description="Índice de hoja ya visto")
+            int | None, QueryParameter(ge=0, le=MAX_INDEX, description="Índice de hoja ya visto")
         ] = None,
     ) -> ActivityPage:
         """Newest first. ``since`` (the highest leaf index already held) gives only new
@@ -206,7 +207,7 @@ class Regulator(Controller):
         since: FromQuery[datetime | None] = None,
         until: FromQuery[datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        before: Annotated[int | None, QueryParameter(ge=0)] = None,
+        before: Annotated[int | None, QueryParameter(ge=0, le=MAX_INDEX)] = None,
     ) -> dict[str, Any]:
         if type is not None and type not in EVENT_TYPES:
             raise ApiProblem(
@@ -248,7 +249,7 @@ class Regulator(Controller):
     async def export(
         self,
         ledger_engine: NamedDependency[AsyncEngine],
-        tree_size: Annotated[int | None, QueryParameter(ge=0)] = None,
+        tree_size: Annotated[int | None, QueryParameter(ge=0, le=MAX_INDEX)] = None,
     ) -> Stream:
         async with ledger_engine.connect() as conn:
             latest = await proofs.latest_checkpoint(conn)

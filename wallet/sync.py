@@ -8,7 +8,11 @@ from litestar.params import QueryParameter
 
 from wallet.lowband.counters import next_change_seq
 
-__all__ = ["Limit", "Since", "agency_owner", "citizen_owner", "next_change_seq"]
+__all__ = ["MAX_INDEX", "Limit", "Since", "agency_owner", "citizen_owner", "next_change_seq"]
+
+#: Largest integer a client may send as an index or size: both databases store 64-bit signed
+#: integers, and a larger value must be a clean 400, not an overflow deep in the driver.
+MAX_INDEX = 2**62
 
 #: ``?since=`` and ``?limit=`` as every delta-sync collection declares them.
 Since = Annotated[

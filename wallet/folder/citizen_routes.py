@@ -41,7 +41,7 @@ from wallet.folder.schemas import (
 from wallet.lowband import Page, PageRequest, read_changes
 from wallet.models import Agency, DataCategory, Message, Procedure, Record
 from wallet.services import services_of
-from wallet.sync import Limit, Since
+from wallet.sync import MAX_INDEX, Limit, Since
 
 
 def _citizen(request: Request[Any, Any, Any]) -> str:
@@ -61,7 +61,9 @@ class MyFolder(Controller):
         folder_reader: NamedDependency[FolderReader],
         seen: Annotated[
             int | None,
-            QueryParameter(ge=0, description="Índice de hoja más alto ya visto en mi actividad"),
+            QueryParameter(
+                ge=0, le=MAX_INDEX, description="Índice de hoja más alto ya visto en mi actividad"
+            ),
         ] = None,
     ) -> Summary:
         """No session dependency: on SQLite the counts come from the fast read path."""
