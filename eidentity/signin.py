@@ -22,7 +22,6 @@ from eidentity import otp
 from eidentity.assurance import AMR_EFIRMA, AMR_OTP_SMS, AssuranceLevel
 from eidentity.citizens import CitizenRegistry
 from eidentity.curp import CurpError, parse_curp
-from eidentity.efirma.errors import EfirmaError
 from eidentity.efirma.verify import EfirmaVerifier
 from eidentity.errors import (
     ChallengeExpired,
@@ -247,10 +246,7 @@ class SignInService:
             raise ChallengeUsed()
         certificate = _b64decode(certificate_b64, "certificado")
         signature = _b64decode(signature_b64, "firma")
-        try:
-            signer = await verifier.verify(certificate, signature, to_sign.encode("utf-8"), now)
-        except EfirmaError:
-            raise
+        signer = await verifier.verify(certificate, signature, to_sign.encode("utf-8"), now)
         cert = signer.certificate
         try:
             curp = parse_curp(cert.curp or "").value

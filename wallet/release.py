@@ -112,14 +112,15 @@ class ReleaseService:
             basis = {"legal_basis": verdict.legal_basis}
             kind, legal_basis, used_consent = kinds.DATA_LEGAL_BASIS, verdict.legal_basis, None
         records = await self._records(session, citizen_id, category, provider)
+        holders = {r.agency_id for r in records}
         queue_id = await ledger.record(
             session,
             kind,
             citizen_id=citizen_id,
             at=now,
             consumer=consumer,
-            provider=provider
-            or (records[0].agency_id if len({r.agency_id for r in records}) == 1 else None),
+            # The holder, when one agency holds all the records released.
+            provider=provider or (next(iter(holders)) if len(holders) == 1 else None),
             categories=[category],
             purpose=purpose,
             legal_basis=legal_basis,

@@ -29,6 +29,7 @@ from wallet.folder.schemas import (
 )
 from wallet.lowband import Page, PageRequest, read_changes
 from wallet.models import Message, Procedure, Record
+from wallet.problems import ApiProblem
 from wallet.sync import Limit, Since, agency_owner, citizen_owner, next_change_seq
 
 
@@ -218,8 +219,6 @@ class AgencyRecords(Controller):
 
 
 def _external(external_id: str) -> str:
-    from wallet.problems import ApiProblem
-
     if not 1 <= len(external_id) <= 128 or not all(c.isalnum() or c in "._:-" for c in external_id):
         raise ApiProblem(
             400,
