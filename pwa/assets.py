@@ -10,7 +10,8 @@ Built once per process from ``pwa/static/`` (no build chain: the sources *are* t
   HTML or the manifest; it becomes the hashed URL. An unknown name or a cycle fails the build:
   better at start-up than as a 404 on a phone.
 - ``sw.js`` gets the precache list and a version (a digest of every served name) in place of
-  the ``"__PRECACHE__"`` and ``"__VERSION__"`` placeholders, and is served unhashed at the root
+  the ``"__PRECACHE__"`` and ``"__VERSION__"`` placeholders (and the page's digest, the start
+  of its ETag, for ``"__PAGE__"`` when present), and is served unhashed at the root
   (a service worker's URL must stay stable) with ``no-cache``; ``index.html`` is served at ``/``.
 - Bodies are compressed once, here: brotli at quality 11 and gzip at level 9 (deterministic,
   no timestamp), kept only where smaller than the original.
@@ -38,11 +39,20 @@ INDEX = "index.html"
 SERVICE_WORKER = "sw.js"
 MANIFEST = "manifest.webmanifest"
 
-#: Not precached by the service worker: the e.firma code loads only when chosen (and needs
-#: the network anyway); the manifest and its icons are only read when installing (the page's
-#: own favicon is a data: URI in index.html, which costs no request).
+#: Not precached by the service worker: the e.firma code and the form granting a permission
+#: from scratch load only when chosen (and need the network anyway); the manifest and its
+#: icons are only read when installing (the page's own favicon is a data: URI in index.html,
+#: which costs no request).
 NOT_PRECACHED = frozenset(
-    {"efirma.js", "icon.svg", "icon-192.png", "icon-512.png", "icon-maskable.png", MANIFEST}
+    {
+        "efirma.js",
+        "grant.js",
+        "icon.svg",
+        "icon-192.png",
+        "icon-512.png",
+        "icon-maskable.png",
+        MANIFEST,
+    }
 )
 
 #: Litestar appends ``; charset=utf-8`` to ``text/*`` types itself.
@@ -231,6 +241,8 @@ def build_table(sources: Mapping[str, bytes]) -> AssetTable:
             raise AssetError(f"{SERVICE_WORKER} lacks the {placeholder} placeholder")
     worker = worker.replace('"__PRECACHE__"', json.dumps(list(precache)))
     worker = worker.replace('"__VERSION__"', json.dumps(version_tag))
+    # Optional: lets the worker recognise this release's page in the HTTP cache by its ETag.
+    worker = worker.replace('"__PAGE__"', json.dumps(by_path["/"].digest[:24]))
     worker = minify(SERVICE_WORKER, _rewrite(worker, urls, SERVICE_WORKER))
     by_path["/" + SERVICE_WORKER] = _asset(
         "/" + SERVICE_WORKER, SERVICE_WORKER, worker.encode("utf-8"), REVALIDATE

@@ -2,7 +2,7 @@
 // a record, and "Mis datos". Consent and activity screens live in their own modules.
 import {
   ApiError, Offline, SignedOut, act, api, backLink, busy, button, cached, categoryName, changed, fetchInto, field,
-  flush, fmtDate, fmtTime, h, has, heading, hold, humanize, icon, itemsOf, logout, muted, net, offlineBanner, onChange, post,
+  flush, fmtDate, fmtTime, h, heading, hold, humanize, icon, itemsOf, logout, muted, net, offlineBanner, onChange, post,
   queue, refreshData, saveTokens, say, session, shortName, t,
 } from "./core.js";
 import { consentScreen, consentsLine, loadEfirma, requestItems } from "./consent.js";
@@ -51,10 +51,10 @@ function paintFrame() {
   const pendingRequests = requestItems().length;
   const tabs = [
     ["#/", "⌂", t("navHome")],
-    has("consents") && ["#/permisos", "☑", t("navConsents"), pendingRequests],
-    has("activity") && ["#/actividad", "☰", t("navActivity")],
+    ["#/permisos", "☑", t("navConsents"), pendingRequests],
+    ["#/actividad", "☰", t("navActivity")],
     ["#/mis-datos", "☺", t("navMe")],
-  ].filter(Boolean);
+  ];
   nav.replaceChildren(
     ...tabs.map(([href, glyph, label, count]) =>
       h("a", { href, "aria-current": here === href ? "page" : null }, icon(glyph), label,
@@ -252,10 +252,8 @@ const dashboardScreen = {
 
     const consents = consentsLine();
     if (consents) out.push(h("section", { "aria-labelledby": "s-con" }, h("h2", { id: "s-con" }, t("navConsents")), consents));
-    if (has("activity")) {
-      out.push(h("section", { "aria-labelledby": "s-act" }, h("h2", { id: "s-act" }, t("recentActivity")), recentActivity(3),
-        h("p", null, h("a", { href: "#/actividad", class: "go" }, t("seeActivity")))));
-    }
+    out.push(h("section", { "aria-labelledby": "s-act" }, h("h2", { id: "s-act" }, t("recentActivity")), recentActivity(3),
+      h("p", null, h("a", { href: "#/actividad", class: "go" }, t("seeActivity")))));
     out.push(h("p", null, h("a", { href: "#/mis-datos", class: "go" }, icon("⬇"), " ", t("exportGo"))));
     return out;
   },

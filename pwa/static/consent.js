@@ -1,9 +1,10 @@
-// Consent: answer agencies' requests, pause, resume, revoke, grant again. Each action goes out
-// with an Idempotency-Key, or waits in the offline queue; a sensitive category asks for e.firma
-// first (step-up) and the same action, same key, is sent again afterwards.
+// Consent: answer agencies' requests, pause, resume, revoke, grant again, and grant from
+// scratch (agency → data → purpose → until when, from the public directory). Each action goes
+// out with an Idempotency-Key, or waits in the offline queue; a sensitive category asks for
+// e.firma first (step-up) and the same action, same key, is sent again afterwards.
 import {
-  act, agencyName, busy, button, cached, categoryName, claims, flush, fmtDate, h, has, heading, hold, humanize, icon,
-  itemsOf, muted, offlineBanner, post, queue, refreshData, saveTokens, say, session, shortName, t,
+  act, agencyName, busy, button, cached, categoryName, changed, claims, field, flush, fmtDate, h, heading, hold, icon,
+  itemsOf, muted, offlineBanner, post, purposeName, queue, refreshData, saveTokens, say, session, shortName, t,
 } from "./core.js";
 
 // The e.firma code (ASN.1, PBKDF2, 3DES, signing) is only downloaded when someone needs it.
@@ -28,7 +29,7 @@ function view(c) {
     categories,
     what: (c.category_names || categories.map(categoryName)).join(", "),
     purposeCode: purpose.code,
-    why: c.purpose_text || purpose.text || humanize(purpose.code),
+    why: c.purpose_text || purpose.text || purposeName(purpose.code),
     until: c.valid_until,
     status: c.status || "requested",
     sensitive: !!(c.sensitive || ["substantial", "high"].includes(c.required_acr)),
@@ -36,12 +37,11 @@ function view(c) {
   };
 }
 
-export const requestItems = () =>
-  has("consents") ? itemsOf(cached("requests")).map(view).filter((r) => r.status === "requested") : [];
+export const requestItems = () => itemsOf(cached("requests")).map(view).filter((r) => r.status === "requested");
 const consentItems = () => itemsOf(cached("consents")).map(view);
 
 export function consentsLine() {
-  if (!has("consents") || !cached("consents")) return null;
+  if (!cached("consents")) return null;
   const active = consentItems().filter((c) => c.status === "active").length;
   return h("p", null, t("consentsSummary", { n: active }), " ",
     h("a", { href: "#/permisos", class: "go" }, t("seeConsents")));
@@ -60,7 +60,6 @@ export const consentScreen = {
   load: () => ["requests", "consents"],
   render() {
     const out = [heading(t("consentsTitle")), h("p", null, t("consentsIntro")), offlineBanner()];
-    if (!has("consents")) return [...out, muted(t("notFound"))];
     if (!cached("requests") && !cached("consents")) return [...out, muted(t("loading"))];
     const waiting = queue();
     const asks = requestItems();
@@ -76,6 +75,9 @@ export const consentScreen = {
       out.push(h("details", null, h("summary", null, t("pastTitle", { n: past.length })),
         h("ul", { class: "list" }, past.map((c) => card(c, waiting, ["grant"])))));
     }
+    const slot = h("div", { class: "slot", id: "new-grant" });
+    out.push(h("section", { "aria-labelledby": "s-new" }, h("h2", { id: "s-new" }, t("newTitle")), h("p", null, t("newIntro")),
+      slot, h("button", { type: "button", class: "secondary", id: "new-go", onclick: (ev) => busy(ev.target, () => newGrant(slot, ev.target)) }, t("newGo"))));
     return out;
   },
 };
@@ -118,43 +120,71 @@ function confirmRevoke(c, slot, label) {
   yes.focus();
 }
 
-function grantForm(c, slot, label) {
-  hold.on = true;
-  const choice = h("select", { id: "until-" + c.id },
+// How long a permission lasts, chosen in months (a year by default).
+function untilField(id) {
+  const choice = h("select", null,
     h("option", { value: "3" }, t("months", { n: 3 })), h("option", { value: "6" }, t("months", { n: 6 })),
     h("option", { value: "12", selected: true }, t("oneYear")));
-  const go = button(t("grant"), (ev) => {
+  const wrap = field(id, t("grantUntil"), choice);
+  wrap.date = () => {
     const until = new Date();
     until.setMonth(until.getMonth() + Number(choice.value));
-    const body = { consumer: c.consumer, categories: c.categories, purpose: c.purposeCode, purpose_text: c.why, valid_until: until.toISOString() };
-    run(ev.target, slot, { path: "/api/v1/me/consents", body, label, target: c.id });
-  });
-  slot.replaceChildren(h("div", { class: "field" }, h("label", { for: choice.id }, t("grantUntil")), choice), go);
-  choice.focus();
+    return until.toISOString();
+  };
+  return wrap;
 }
 
+function grantForm(c, slot, label) {
+  hold.on = true;
+  const until = untilField("until-" + c.id);
+  const go = button(t("grant"), (ev) => {
+    const body = { consumer: c.consumer, categories: c.categories, purpose: c.purposeCode, purpose_text: c.why, valid_until: until.date() };
+    run(ev.target, slot, { path: "/api/v1/me/consents", body, label, target: c.id });
+  });
+  slot.replaceChildren(until, go);
+  until.querySelector("select").focus();
+}
+
+// Granting from scratch is a rarer path: its form loads when chosen (like the e.firma code).
+async function newGrant(slot, opener) {
+  try {
+    const { newGrantForm } = await import("./grant.js");
+    await newGrantForm(slot, opener, { run, done, untilField });
+  } catch (e) {
+    say(e.message && !(e instanceof TypeError) ? e.message : t(navigator.onLine ? "reloadNeeded" : "offlineShort"), true);
+  }
+}
+
+// The card is free again: show what the phone holds now (also what waits to be sent), then
+// ask the server for what changed.
 function done(slot) {
   hold.on = false;
   slot.replaceChildren();
+  changed("queue");
   refreshData(["requests", "consents"]);
 }
 
-async function run(btn, slot, action) {
+// While an action travels, fresh data must not repaint the card it belongs to (its answer,
+// or the step-up form, goes into that card's slot).
+async function run(btn, slot, action, onDone) {
+  hold.on = true;
   await busy(btn, async () => {
     try {
       const { queued } = await act(action);
       say(t(queued ? "queued" : "done", { what: action.label }));
+      if (onDone) onDone();
       done(slot);
     } catch (e) {
-      if (e.stepUp) return stepUp(slot, action, false);
-      say(t("failed", { what: action.label, why: e.message }), true);
+      if (e.stepUp) return stepUp(slot, action, false, onDone);
+      say(t("failed", { what: action.label, why: [e.message, e.detail].filter(Boolean).join(" ") }), true);
+      if (!slot.querySelector("form, select")) done(slot);
     }
   });
 }
 
 // Step-up: sign in again with e.firma (assurance "high"), as the same person, then send the
 // same action again with its first Idempotency-Key.
-async function stepUp(slot, action, fromQueue) {
+async function stepUp(slot, action, fromQueue, onDone) {
   hold.on = true;
   const box = h("div");
   slot.replaceChildren(h("div", { class: "box warn" }, h("h3", { tabindex: "-1" }, t("stepUpTitle")), h("p", null, t("stepUpText")), box));
@@ -179,6 +209,7 @@ async function stepUp(slot, action, fromQueue) {
       }
       const { queued } = await act(action);
       say(t(queued ? "queued" : "done", { what: action.label }));
+      if (onDone) onDone();
       done(slot);
     },
   });

@@ -288,36 +288,23 @@ export function itemsOf(v) {
   return Array.isArray(items) ? items : Object.values(items || {});
 }
 
-// Endpoints that answered 404 (not deployed on this server yet) are asked again only after
-// ten minutes; their screens stay hidden meanwhile.
-const absent = keep.get("absent") || {};
-export const has = (feature) => !(absent[feature] > Date.now() - 600000);
-
-// An optional part that is not there (404: not deployed here) hides its screens; one that
-// is not ready yet (503) keeps the copy the phone has, without alarming anybody.
-async function optional(name, feature, work) {
-  if (feature && !has(feature)) return null;
+// The ledger answers 503 until its first checkpoint exists (a fresh server): the phone keeps
+// the copy it has, without alarming anybody.
+async function tolerant(name, work) {
   try {
     return await work();
   } catch (e) {
-    if (feature && e.status === 404) {
-      absent[feature] = Date.now();
-      keep.set("absent", absent);
-      changed(name);
-      return null;
-    }
-    if (feature && e.status === 503) return cached(name);
+    if (e.status === 503) return cached(name);
     throw e;
   }
 }
 
-export const fetchInto = (name, path, feature) => optional(name, feature, async () => store(name, await api(path)));
+export const fetchInto = (name, path) => tolerant(name, async () => store(name, await api(path)));
 
 // Delta sync: keep the cursor, ask only for what changed since, apply items and deletions.
 // Without a cursor (first time, or the server forgot it) the answer replaces the copy.
-const delta = (name, path, feature) => optional(name, feature, () => deltaSync(name, path));
 const idOf = (item) => item.id || item.consent_id;
-async function deltaSync(name, path) {
+async function delta(name, path) {
   let copy = cached(name) || { items: {}, cursor: null };
   for (let page = 0; page < 50; page++) {
     const since = copy.cursor;
@@ -340,16 +327,21 @@ async function deltaSync(name, path) {
   return store(name, copy);
 }
 
+// Events per activity page: each carries its leaf and proof, so 2G pays per event.
+export const PAGE = 10;
+
 export const sync = {
   me: () => fetchInto("me", "/api/v1/me"),
   summary: () => fetchInto("summary", "/api/v1/me/summary"),
   procedures: () => delta("procedures", "/api/v1/me/procedures"),
   records: () => delta("records", "/api/v1/me/records"),
-  requests: () => fetchInto("requests", "/api/v1/me/consent-requests", "consents"),
-  consents: () => delta("consents", "/api/v1/me/consents", "consents"),
-  activity: () => fetchInto("activity", "/api/v1/me/activity", "activity"),
+  requests: () => fetchInto("requests", "/api/v1/me/consent-requests"),
+  consents: () => delta("consents", "/api/v1/me/consents"),
+  activity: () => fetchInto("activity", "/api/v1/me/activity?limit=" + PAGE),
   // The dashboard shows three events: their proofs are not worth 2G bytes there.
-  recent: () => fetchInto("recent", "/api/v1/me/activity?limit=3", "activity"),
+  recent: () => fetchInto("recent", "/api/v1/me/activity?limit=3"),
+  // Public: which agencies may ask for what (for granting a permission from scratch).
+  directory: () => fetchInto("directory", "/api/v1/directory"),
 };
 
 // Bring several parts up to date at once; being offline is a state, not an error.
@@ -370,8 +362,12 @@ export async function refreshData(names) {
   return errors.find((e) => !(e instanceof Offline)) || null;
 }
 
-// Agency names, from whatever the phone already knows about each agency.
+// Agency and category names, from whatever the phone already knows (the public directory,
+// the folder, consents); the code itself as a last resort.
+const directory = () => cached("directory") || { agencies: [], categories: [] };
 export function agencyName(id) {
+  const listed = directory().agencies.find((a) => a.id === id);
+  if (listed) return listed.name;
   for (const name of ["procedures", "records"]) {
     for (const item of itemsOf(cached(name))) if (item.agency === id) return item.agency_name;
   }
@@ -385,12 +381,20 @@ export const inSentence = (name) => (name && !/^.[A-Z]/.test(name) ? name[0].toL
 // "Servicio de Administración Tributaria (SAT)" → "SAT": short enough for a sentence.
 export const shortName = (name) => ((name || "").match(/\(([^)]+)\)\s*$/) || [])[1] || name;
 export function categoryName(code) {
+  const listed = directory().categories.find((c) => c.code === code);
+  if (listed) return listed.name;
   for (const item of itemsOf(cached("records"))) if (item.category === code) return item.category_name;
   for (const c of [...itemsOf(cached("consents")), ...itemsOf(cached("requests"))]) {
     const at = (c.categories || []).indexOf(code);
     if (at >= 0 && c.category_names && c.category_names[at]) return c.category_names[at];
   }
   return humanize(code);
+}
+// A purpose code in words: the catalogue's, else the code with spaces.
+export function purposeName(code) {
+  const key = "purpose." + code;
+  const word = t(key);
+  return word === key ? humanize(code) : word;
 }
 
 // ---------------------------------------------------------------- offline queue

@@ -1,16 +1,21 @@
 """What the PWA browser tests share: one seeded server behind a byte-counting proxy, one
-Chromium, phone-sized browser contexts, axe-core, and a place to record measurements.
+Chromium, phone-sized browser contexts, axe-core, agencies acting through their real API, and
+a place to record measurements.
 
-The server is the real one: ``carpeta demo --no-serve`` seeds agencies, citizens, the dev CA
-and e.firma files into a temporary data directory, then ``carpeta serve`` runs on SQLite. Until
-the app mounts the PWA routes itself, ``python -m tests.e2e.pwa_support`` serves the same app
-with them added (``create_app`` + ``app.register``); the switch is automatic.
+The server is the real one: ``python -m tests.e2e.pwa_support --seed PORT`` runs ``carpeta
+demo --no-serve`` (agencies, citizens, dev CA, e.firma files) plus ``carpeta citizen enroll``
+and ``carpeta dev-ca issue`` for a few more people, so that every consent test has a person of
+its own; then ``carpeta serve`` runs on SQLite. Nothing of ours is replaced in the browser:
+agencies ask, release and publish through ``/api/v1/agency/*`` with their demo keys (RFC 7523
+assertions), the citizen answers in the page, activity comes from the real ledger.
 
 The proxy sits between Chromium and the server and counts every byte each way, so budgets
 include what CDP's page events cannot see (the service worker's own downloads), and tests can
 prove that a secret never went over the wire.
 
 Browser and server are started once per test session, lazily, and stopped at its end.
+Measurements go to the file named by ``CARPETA_PWA_RESULTS`` (``make bench`` names
+``bench/results/pwa.json``), by default to a file in the system's temporary directory.
 """
 
 from __future__ import annotations
@@ -27,19 +32,22 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
+import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.serialization import load_der_private_key
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -47,12 +55,8 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     Playwright,
-    Route,
 )
 
-from ledger.events import LedgerEvent
-from ledger.merkle import inclusion_proof, leaf_hash, root_from_leaf_hashes
-from ledger.note import Checkpoint, sign_checkpoint
 from pwa.assets import AssetTable, build
 from tests.conftest import Outbox
 
@@ -65,16 +69,34 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 AXE_VERSION = "4.10.3"
-RESULTS = ROOT / "bench" / "results" / "pwa.json"
 
+# People are (CURP, phone, RFC of their e.firma or None).
 # Demo people (wallet.demo.CITIZENS); the first has procedures, records and an e.firma.
 GUADALUPE = ("LOHG850312MDFPRD09", "5510000001", "LOHG850312QK5")
 LUIS = ("RATL781102HJCMRS08", "3310000002", "RATL781102AB3")
 JUANA = ("PECJ920721MOCRRN05", "9510000003", None)
 DEMO_PASSWORD = "Demo2026"
 
-#: Optional endpoints: on a server without them the app hides their screens after a 404.
-COMING_SOON = ("/api/v1/me/consent-requests", "/api/v1/me/consents", "/api/v1/me/activity")
+# One person per consent or activity scenario (enrolled at seeding, empty folders), so that
+# what one test asks or grants never shows up on another test's screens.
+ANA = ("GAMA900101MDFRRN06", "5510000011", None)
+BETO = ("BERO880215HJCNDB07", "3310000012", "BERO880215JK4")
+CARMEN = ("CAFC950630MNLSRR03", "8110000013", None)
+DIEGO = ("DIPD820412HPLZRG05", "2220000014", "DIPD820412AB2")
+FERNANDO = ("FETF870707HYNRNL00", "9990000015", None)
+NAMES = {
+    ANA: "Ana García Martínez",
+    BETO: "Roberto Benítez Ochoa",
+    CARMEN: "Carmen Castro Fuentes",
+    DIEGO: "Diego Díaz Pérez",
+    FERNANDO: "Fernando Estrada Torres",
+}
+
+
+def results_path() -> Path:
+    """Where measurements go: ``$CARPETA_PWA_RESULTS``, else the system's temp directory."""
+    named = os.environ.get("CARPETA_PWA_RESULTS")
+    return Path(named) if named else Path(tempfile.gettempdir()) / "carpeta-pwa.json"
 
 
 def free_port() -> int:
@@ -141,6 +163,19 @@ class CountingProxy:
 
         await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
 
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(method, path, headers) of each request clients sent since the last reset: what
+        really left the browser, service worker or not."""
+        found = []
+        pattern = rb"(GET|POST|PUT|DELETE|HEAD) (\S+) HTTP/1\.1\r\n(.*?)\r\n\r\n"
+        for match in re.finditer(pattern, bytes(self.sent), re.DOTALL):
+            headers = {}
+            for line in match.group(3).split(b"\r\n"):
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower().decode()] = value.strip().decode("latin-1")
+            found.append((match.group(1).decode(), match.group(2).decode(), headers))
+        return found
+
     def reset(self) -> None:
         self.down = 0
         self.up = 0
@@ -163,8 +198,8 @@ class PwaServer:
     outbox: Outbox
     proxy: CountingProxy
     process: subprocess.Popen[bytes]
-    mode: str
     log_path: Path
+    agencies: dict[str, Agency] = field(default_factory=dict)
 
     def efirma_files(self, rfc: str) -> tuple[Path, Path]:
         ca = self.workdir / "var" / "demo" / "ca"
@@ -176,8 +211,11 @@ class PwaServer:
         while time.monotonic() < deadline:
             messages = self.outbox.messages()[after:]
             for message in messages:
-                if message["to"].endswith(phone):
-                    codes: list[str] = re.findall(r"(?<!\d)\d{6}(?!\d)", message["text"])
+                if not message["to"].endswith(phone):
+                    continue
+                # Consent requests also reach the phone by SMS; only a sign-in code has digits.
+                codes: list[str] = re.findall(r"(?<!\d)\d{6}(?!\d)", message["text"])
+                if codes:
                     assert len(codes) == 1, message
                     return codes[0]
             time.sleep(0.05)
@@ -197,9 +235,67 @@ class PwaServer:
             body: dict[str, Any] = verified.json()
             return body
 
+    def efirma_tokens(self, rfc: str) -> dict[str, Any]:
+        """A session at assurance ``high``, the challenge signed in Python with the dev-CA files."""
+        cer, key = self.efirma_files(rfc)
+        private = load_der_private_key(key.read_bytes(), DEMO_PASSWORD.encode())
+        assert isinstance(private, rsa.RSAPrivateKey)
+        with httpx.Client(base_url=self.direct, timeout=10) as http:
+            challenge = http.post("/auth/efirma/challenge").json()
+            signature = private.sign(
+                challenge["to_sign"].encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+            answer = http.post(
+                "/auth/efirma/verify",
+                json={
+                    "challenge_id": challenge["challenge_id"],
+                    "certificate": b64(cer.read_bytes()),
+                    "signature": b64(signature),
+                },
+            )
+        assert answer.status_code == 200, answer.text
+        tokens: dict[str, Any] = answer.json()
+        return tokens
+
     def get(self, path: str, token: str | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.get(self.direct + path, headers=headers, timeout=10)
+
+    def post(self, path: str, token: str, body: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+        return httpx.post(self.direct + path, json=body, headers=headers, timeout=10)
+
+    def consent(self, token: str, consent_id: str) -> dict[str, Any]:
+        """The citizen's own view of one consent (``GET /api/v1/me/consents``)."""
+        answer = self.get("/api/v1/me/consents", token)
+        assert answer.status_code == 200, answer.text
+        found: dict[str, Any] = next(
+            c for c in answer.json()["items"] if c["consent_id"] == consent_id
+        )
+        return found
+
+    def agency(self, agency_id: str) -> Agency:
+        if agency_id not in self.agencies:
+            self.agencies[agency_id] = Agency(self, agency_id)
+        return self.agencies[agency_id]
+
+    def checkpoint_size(self) -> int:
+        note = self.get("/ledger/checkpoint")
+        assert note.status_code == 200, note.text
+        return int(note.text.split("\n")[1])
+
+    def wait_ledger(self, token: str, timeout: float = 15) -> dict[str, Any]:
+        """Wait for the sequencer: every event about this citizen is in a signed checkpoint
+        (``pending`` is 0 and ``/ledger/checkpoint`` covers the page's tree size)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.get("/api/v1/me/activity?limit=1", token)
+            if answer.status_code == 200:
+                page: dict[str, Any] = answer.json()
+                if page["pending"] == 0 and self.checkpoint_size() >= page["tree_size"]:
+                    return page
+            assert time.monotonic() < deadline, f"ledger did not integrate: {answer.text}"
+            time.sleep(0.1)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -208,6 +304,111 @@ class PwaServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.proxy.stop()
+
+
+class Agency:
+    """An agency acting through its real API: a token from ``/oauth/token`` by an RFC 7523
+    assertion signed with its demo key (``var/demo/agencies/<id>.jwk.json``)."""
+
+    def __init__(self, server: PwaServer, agency_id: str) -> None:
+        self.server = server
+        self.id = agency_id
+        self._token = ""
+        self._expires = 0.0
+
+    def token(self) -> str:
+        if time.monotonic() < self._expires:
+            return self._token
+        jwk = json.loads(
+            (self.server.workdir / "var" / "demo" / "agencies" / f"{self.id}.jwk.json").read_text()
+        )
+        key = jwt.PyJWK(jwk)
+        now = int(time.time())
+        assertion = jwt.encode(
+            {
+                "iss": self.id,
+                "sub": self.id,
+                "aud": self.server.base + "/oauth/token",
+                "iat": now,
+                "exp": now + 60,
+                "jti": uuid.uuid4().hex,
+            },
+            key.key,
+            algorithm=key.algorithm_name,
+            headers={"kid": jwk["kid"]},
+        )
+        answer = httpx.post(
+            self.server.direct + "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": assertion,
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        self._token = str(body["access_token"])
+        self._expires = time.monotonic() + int(body["expires_in"]) - 30
+        return self._token
+
+    def call(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        if method != "GET":
+            headers["Idempotency-Key"] = uuid.uuid4().hex
+        return httpx.request(
+            method, self.server.direct + path, json=body, headers=headers, timeout=10
+        )
+
+    def ask(
+        self,
+        person: tuple[str, str, str | None],
+        categories: list[str],
+        purpose: str,
+        purpose_text: str,
+        days: int = 30,
+        per_day: int | None = None,
+    ) -> str:
+        """``POST /api/v1/agency/consent-requests``: the id of the new request."""
+        body: dict[str, Any] = {
+            "curp": person[0],
+            "categories": categories,
+            "purpose": purpose,
+            "purpose_text": purpose_text,
+            "duration_days": days,
+        }
+        if per_day:
+            body["frequency"] = {"unit": "day", "value": per_day}
+        answer = self.call("POST", "/api/v1/agency/consent-requests", body)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["id"])
+
+    def request_status(self, request_id: str) -> str:
+        answer = self.call("GET", f"/api/v1/agency/consent-requests/{request_id}")
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["status"])
+
+    def publish(
+        self, person: tuple[str, str, str | None], category: str, title: str, data: dict[str, Any]
+    ) -> None:
+        """``PUT /api/v1/agency/records/{external id}``: a record this agency holds."""
+        external = f"{category}-{person[0]}"
+        body = {"curp": person[0], "category": category, "title": title, "data": data}
+        answer = self.call("PUT", f"/api/v1/agency/records/{external}", body)
+        assert answer.status_code in (200, 201), answer.text
+
+    def release(
+        self,
+        person: tuple[str, str, str | None],
+        category: str,
+        purpose: str,
+        consent_id: str | None = None,
+    ) -> httpx.Response:
+        """``POST /api/v1/agency/data-requests``: 200 with records, or 403 with a reason."""
+        body: dict[str, Any] = {"curp": person[0], "category": category, "purpose": purpose}
+        if consent_id:
+            body["consent_id"] = consent_id
+        return self.call("POST", "/api/v1/agency/data-requests", body)
 
 
 def _environment(workdir: Path, public_url: str) -> dict[str, str]:
@@ -247,13 +448,32 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], log_path: Path) -
     raise AssertionError("server did not start: " + log_path.read_text())
 
 
+def seed(port: int) -> None:
+    """``carpeta demo --no-serve``, then ``carpeta citizen enroll`` and ``carpeta dev-ca issue``
+    for the extra people, in one process (each command as the operator would type it)."""
+    from wallet.cli import main as carpeta
+
+    carpeta(["demo", "--no-serve", "--port", str(port)], standalone_mode=False)
+    ca = Path(os.environ["CARPETA_DATA_DIR"]) / "demo" / "ca"
+    for person, name in NAMES.items():
+        curp, phone, rfc = person
+        carpeta(
+            ["citizen", "enroll", "--curp", curp, "--phone", phone, "--name", name],
+            standalone_mode=False,
+        )
+        if rfc:
+            issue = ["dev-ca", "issue", str(ca), "--curp", curp, "--rfc", rfc]
+            issue += ["--name", name.upper(), "--password", DEMO_PASSWORD]
+            carpeta(issue, standalone_mode=False)
+
+
 def start_server(workdir: Path) -> PwaServer:
     port = free_port()
     proxy = CountingProxy(port)
     public = f"http://127.0.0.1:{proxy.start()}"
     env = _environment(workdir, public)
     seeded = subprocess.run(
-        [sys.executable, "-m", "wallet.cli", "demo", "--no-serve", "--port", str(port)],
+        [sys.executable, "-m", "tests.e2e.pwa_support", "--seed", str(port)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -266,15 +486,6 @@ def start_server(workdir: Path) -> PwaServer:
     serve = [sys.executable, "-m", "wallet.cli", "serve", "--port", str(port)]
     process = _start(serve, env, log_path)
     _wait_healthy(direct, process, log_path)
-    mode = "carpeta serve"
-    if httpx.get(direct + "/sw.js", timeout=5).status_code == 404:
-        # The app does not mount the PWA yet: serve it with the routes added.
-        process.terminate()
-        process.wait(timeout=20)
-        composed = [sys.executable, "-m", "tests.e2e.pwa_support", "--port", str(port)]
-        process = _start(composed, env, log_path)
-        _wait_healthy(direct, process, log_path)
-        mode = "create_app + pwa_route_handlers (not wired yet)"
     return PwaServer(
         base=public,
         direct=direct,
@@ -282,7 +493,6 @@ def start_server(workdir: Path) -> PwaServer:
         outbox=Outbox(workdir / "sms.jsonl"),
         proxy=proxy,
         process=process,
-        mode=mode,
         log_path=log_path,
     )
 
@@ -399,10 +609,22 @@ class Transfer:
 
 
 class Phone:
-    """A fresh, empty browser profile the size of a cheap Android phone."""
+    """A fresh, empty browser profile the size of a cheap Android phone.
+
+    ``worker``: whether the app's service worker may run. Playwright neither sees nor routes
+    the requests a service worker intercepts, so tests that watch or alter the page's requests
+    use a phone without it; tests about the worker (install, offline, repeat loads) use one
+    with it, and watch requests at the proxy.
+    """
 
     def __init__(
-        self, browser: Browser, server: PwaServer, width: int = 360, height: int = 740
+        self,
+        browser: Browser,
+        server: PwaServer,
+        width: int = 360,
+        height: int = 740,
+        *,
+        worker: bool = False,
     ) -> None:
         self.server = server
         self.context: BrowserContext = browser.new_context(
@@ -410,7 +632,7 @@ class Phone:
             locale="es-MX",
             timezone_id="America/Mexico_City",
             accept_downloads=True,
-            service_workers="allow",
+            service_workers="allow" if worker else "block",
         )
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
@@ -429,9 +651,6 @@ class Phone:
         where = message.location.get("url", "") if message.location else ""
         text = f"{message.text} [{where}]"
         if any(p.search(text) for p in self.allowed):
-            return
-        # A 404 from an endpoint still being built is how the app learns to hide a screen.
-        if "404" in message.text and any(path in where for path in COMING_SOON):
             return
         self.errors.append(text)
 
@@ -458,9 +677,29 @@ class Phone:
         self.page.goto(self.url("/#/"))
         return tokens
 
+    def efirma(self, rfc: str, password: str = DEMO_PASSWORD) -> None:
+        """Fill the e.firma form on screen (sign-in or step-up) and press Enter."""
+        cer, key = self.server.efirma_files(rfc)
+        self.page.set_input_files("#cer", str(cer))
+        self.page.set_input_files("#key", str(key))
+        self.page.fill("#pass", password)
+        self.page.press("#pass", "Enter")
+
     def new_transfer(self) -> Transfer:
         self.transfer = Transfer()
         return self.transfer
+
+    def set_offline(self, offline: bool) -> None:
+        """No signal: Playwright's context switch (``navigator.onLine``, the worker's own
+        fetches) misses page requests that pass through the service worker; the page's own CDP
+        network conditions catch those. A page reloaded while offline was seen to get its very
+        first requests out before they applied, so tests that need the network to stay away
+        do not reload while offline."""
+        self.context.set_offline(offline)
+        self.cdp.send(
+            "Network.emulateNetworkConditions",
+            {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
 
     def throttle_2g(self) -> None:
         # 250 kbit/s both ways, 800 ms round trip: SPEC's "emulated 2G".
@@ -509,14 +748,24 @@ class Phone:
         self.context.close()
 
 
-@pytest.fixture
-def phone(browser: Browser, pwa_server: PwaServer) -> Iterator[Phone]:
-    device = Phone(browser, pwa_server)
+def _phone(device: Phone) -> Iterator[Phone]:
     try:
         yield device
     finally:
         device.close()
     assert not device.errors, device.errors
+
+
+@pytest.fixture
+def phone(browser: Browser, pwa_server: PwaServer) -> Iterator[Phone]:
+    """A phone whose app runs without its service worker (see :class:`Phone`)."""
+    yield from _phone(Phone(browser, pwa_server))
+
+
+@pytest.fixture
+def phone_with_worker(browser: Browser, pwa_server: PwaServer) -> Iterator[Phone]:
+    """A phone whose app installs and uses its service worker."""
+    yield from _phone(Phone(browser, pwa_server, worker=True))
 
 
 # ------------------------------------------------------------------------------------------
@@ -571,8 +820,10 @@ def _bench_body(sections: dict[str, Any]) -> dict[str, Any]:
             ("code_enter_to_dashboard_s", "2G: code sent → dashboard usable"),
             ("repeat_load_dashboard_shown_s", "2G: repeat load → dashboard shown (saved data)"),
             ("repeat_load_dashboard_synced_s", "2G: repeat load → dashboard synced"),
+            ("activity_verified_s", "2G: activity → events and checkpoint verified"),
         ):
-            metrics.append(Metric(label, two_g[key], "s"))
+            if key in two_g:
+                metrics.append(Metric(label, two_g[key], "s"))
         for key, label in (
             ("cold_load_to_signin_s", "2G sign-in usable"),
             ("code_enter_to_dashboard_s", "2G dashboard usable after sign-in"),
@@ -597,18 +848,20 @@ def _bench_body(sections: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record(section: str, values: dict[str, Any]) -> None:
-    """Print a measurement and merge it into ``bench/results/pwa.json``."""
+def record(section: str, values: dict[str, Any], *, merge: bool = False) -> None:
+    """Print a measurement and write it into the results file (see :func:`results_path`):
+    the section is replaced, or with ``merge`` updated key by key."""
     print(f"[pwa] {section}: {json.dumps(values, ensure_ascii=False)}")
+    results = results_path()
     sections: dict[str, Any] = {}
-    if RESULTS.exists():
+    if results.exists():
         with contextlib.suppress(ValueError, AttributeError):
-            sections = dict(json.loads(RESULTS.read_text()).get("sections") or {})
-    sections[section] = values
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
+            sections = dict(json.loads(results.read_text()).get("sections") or {})
+    sections[section] = {**sections.get(section, {}), **values} if merge else values
+    results.parent.mkdir(parents=True, exist_ok=True)
+    tmp = results.with_name(results.name + ".tmp")
     tmp.write_text(json.dumps(_bench_body(sections), indent=2, ensure_ascii=False) + "\n")
-    tmp.replace(RESULTS)
+    tmp.replace(results)
 
 
 def b64(data: bytes) -> str:
@@ -616,264 +869,43 @@ def b64(data: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# Contract doubles for endpoints still being built (SPEC "Consent", "Ledger")
+# Pictures for docs/pwa.md: `python -m tests.e2e.pwa_support --screenshots docs/pwa`
 # ------------------------------------------------------------------------------------------
 
 
-ACTIVITY_PATH = re.compile(r".*/api/v1/me/activity(\?.*)?$")
-CONSENT_PATHS = re.compile(r".*/api/v1/me/(consent-requests|consents)(/.*)?(\?.*)?$")
-
-
-def _acr(authorization: str | None) -> str:
-    token = (authorization or "").removeprefix("Bearer ")
-    try:
-        payload = token.split(".")[1]
-        claims: dict[str, Any] = json.loads(
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        )
-    except (IndexError, ValueError):
-        return ""
-    return str(claims.get("acr", ""))
-
-
-class ContractDouble:
-    """SPEC's citizen consent API, in memory: what the page would get from the real one.
-
-    Replays a POST whose Idempotency-Key it has seen (as the server does), refuses sensitive
-    categories below ``substantial`` with the RFC 9470 step-up challenge, and can drop the
-    first attempt of an action as a lost connection would.
-    """
-
-    def __init__(self) -> None:
-        until = "2027-06-30T00:00:00Z"
-        self.requests: list[dict[str, Any]] = [
-            {
-                "id": "req-nss",
-                "consent_id": "req-nss",
-                "status": "requested",
-                "data_consumer": "imss",
-                "consumer_name": "Instituto Mexicano del Seguro Social (IMSS)",
-                "categories": ["nss_imss"],
-                "category_names": ["Número de seguridad social"],
-                "purpose": {
-                    "code": "alta_beneficiario",
-                    "text": "Dar de alta a tu hijo como beneficiario",
-                },
-                "valid_until": until,
-            },
-            {
-                "id": "req-clinico",
-                "consent_id": "req-clinico",
-                "status": "requested",
-                "data_consumer": "imss",
-                "consumer_name": "Instituto Mexicano del Seguro Social (IMSS)",
-                "categories": ["expediente_clinico"],
-                "category_names": ["Expediente clínico"],
-                "purpose": {"code": "incapacidad", "text": "Revisar tu incapacidad por enfermedad"},
-                "valid_until": until,
-                "sensitive": True,
-            },
-        ]
-        self.consents: list[dict[str, Any]] = [
-            {
-                "consent_id": "c-sat",
-                "status": "active",
-                "data_consumer": "sat",
-                "consumer_name": "Servicio de Administración Tributaria (SAT)",
-                "categories": ["acta_nacimiento"],
-                "category_names": ["Acta de nacimiento"],
-                "purpose": {"code": "verificacion_identidad", "text": "Verificar tu identidad"},
-                "valid_until": until,
-                "receipt": "eyJhbGciOiJFZERTQSJ9.eyJjb25zZW50X2lkIjoiYy1zYXQifQ.c2ln",
-            },
-            {
-                "consent_id": "c-sep",
-                "status": "revoked",
-                "data_consumer": "sep",
-                "consumer_name": "Secretaría de Educación Pública (SEP)",
-                "categories": ["certificado_estudios"],
-                "category_names": ["Certificado de estudios"],
-                "purpose": {"code": "inscripcion", "text": "Inscribirte a la universidad"},
-                "valid_until": until,
-                "receipt": "eyJ.eyJ.c2ln",
-            },
-        ]
-        self.posts: list[dict[str, Any]] = []
-        self.answers: dict[str, tuple[int, dict[str, Any]]] = {}
-        self.drop_next: set[str] = set()
-        #: Routing answers even when the context is offline; a real network would not.
-        self.offline = False
-
-    def _consent(self, consent_id: str) -> dict[str, Any]:
-        return next(c for c in self.consents if c["consent_id"] == consent_id)
-
-    def handle(self, route: Route) -> None:
-        request = route.request
-        path = urlparse(request.url).path
-        if self.offline:
-            route.abort("internetdisconnected")
-            return
-        if request.method == "GET":
-            if path.endswith("/consent-requests"):  # a plain list, as the server answers
-                route.fulfill(json=self.requests)
-            else:  # a delta-sync page; this double always sends everything
-                page = {
-                    "items": self.consents,
-                    "deleted": [],
-                    "next_cursor": "c",
-                    "has_more": False,
-                }
-                route.fulfill(json=page)
-            return
-        key = request.headers.get("idempotency-key", "")
-        acr = _acr(request.headers.get("authorization"))
-        self.posts.append({"path": path, "key": key, "acr": acr, "body": request.post_data_json})
-        action = path.rsplit("/", 1)[-1]
-        if action in self.drop_next:  # the signal drops while the request is on its way
-            self.drop_next.discard(action)
-            route.abort("internetdisconnected")
-            return
-        if key in self.answers:
-            status, body = self.answers[key]
-            route.fulfill(status=status, json=body, headers={"Idempotent-Replayed": "true"})
-            return
-        status, body = self._act(path, action, acr, request.post_data_json)
-        if status == 401:
-            route.fulfill(
-                status=401,
-                json={
-                    "type": "https://carpeta.gob.mx/problems/step-up-required",
-                    "title": "Esta acción requiere un nivel de seguridad mayor.",
-                    "status": 401,
-                },
-                headers={
-                    "Content-Type": "application/problem+json",
-                    "WWW-Authenticate": 'Bearer error="insufficient_user_authentication", '
-                    'error_description="Se requiere nivel substantial", acr_values="substantial"',
-                },
-            )
-            return
-        self.answers[key] = (status, body)
-        route.fulfill(status=status, json=body)
-
-    def _act(self, path: str, action: str, acr: str, body: Any) -> tuple[int, dict[str, Any]]:
-        target = path.split("/")[-2]
-        if "/consent-requests/" in path:
-            request = next(r for r in self.requests if r["id"] == target)
-            if request.get("sensitive") and acr not in ("substantial", "high"):
-                return 401, {}
-            self.requests.remove(request)
-            consent = {
-                **request,
-                "status": "active" if action == "approve" else "denied",
-                "receipt": "eyJ.eyJ.c2ln",
-            }
-            self.consents.append(consent)
-            return 200, consent
-        if path.endswith("/api/v1/me/consents"):
-            consent = {
-                **body,
-                "consent_id": f"c-new-{len(self.consents)}",
-                "status": "active",
-                "data_consumer": body["consumer"],
-                "receipt": "eyJ.eyJ.c2ln",
-                "purpose": {"code": body["purpose"], "text": "Inscribirte a la universidad"},
-            }
-            self.consents.append(consent)
-            return 201, consent
-        consent = self._consent(target)
-        consent["status"] = {"pause": "paused", "resume": "active", "revoke": "revoked"}[action]
-        return 200, consent
-
-
-def signed_activity(key_name: str) -> tuple[dict[str, Any], str, dict[str, Any]]:
-    at = datetime(2026, 11, 20, 17, 4, 5, tzinfo=UTC)
-    subject = "ab" * 32
-    events = [
-        LedgerEvent(
-            type="record.published",
-            at=at,
-            provider="renapo",
-            subject=subject,
-            categories=("acta_nacimiento",),
-        ),
-        LedgerEvent(
-            type="consent.granted",
-            at=at,
-            consumer="sat",
-            subject=subject,
-            categories=("acta_nacimiento",),
-            purpose="verificacion_identidad",
-            consent_id="c-sat",
-        ),
-        LedgerEvent(
-            type="data.released",
-            at=at,
-            consumer="sat",
-            provider="renapo",
-            subject=subject,
-            categories=("acta_nacimiento",),
-            purpose="verificacion_identidad",
-            consent_id="c-sat",
-            outcome="released",
-        ),
-        LedgerEvent(
-            type="data.legal_basis",
-            at=at,
-            consumer="bienestar",
-            provider="renapo",
-            subject=subject,
-            categories=("acta_nacimiento",),
-            purpose="programa_social",
-            legal_basis="Art. 91 Ley General de Población",
-            outcome="released",
-        ),
-    ]
-    others = [f"otro {i}".encode() for i in range(5)]
-    leaves = [*others[:2], *(e.to_leaf() for e in events), *others[2:]]
-    hashes_ = [leaf_hash(leaf) for leaf in leaves]
-    size = len(leaves)
-
-    def node(level: int, index: int) -> bytes:
-        return root_from_leaf_hashes(hashes_[index << level : (index + 1) << level])
-
-    secret = Ed25519PrivateKey.generate()
-    raw = secret.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+def story(server: PwaServer) -> str:
+    """Guadalupe's consents and their traces, made the real way (agencies' API and hers);
+    returns her access token."""
+    imss, sat, sep = server.agency("imss"), server.agency("sat"), server.agency("sep")
+    token = str(server.tokens(GUADALUPE[0], GUADALUPE[1])["access_token"])
+    asked = imss.ask(
+        GUADALUPE, ["acta_nacimiento"], "alta_beneficiario", "Dar de alta a tu hijo", per_day=2
     )
-    note = sign_checkpoint(
-        Checkpoint(key_name, size, root_from_leaf_hashes(hashes_)), key_name, secret
-    )
-    items = [
-        {
-            "leaf_index": i,
-            "leaf": b64(leaves[i]),
-            "tree_size": size,
-            "inclusion": [b64(h) for h in inclusion_proof(i, size, node)],
-        }
-        for i in range(2, 2 + len(events))
-    ]
-    key = {"origin": key_name, "key_name": key_name, "public_key": b64(raw)}
-    page = {
-        "items": items,
-        "checkpoint": note,
-        "tree_size": size,
-        "pending": 0,
-        "next_before": None,
+    assert server.post(f"/api/v1/me/consent-requests/{asked}/approve", token).status_code == 200
+    assert imss.release(GUADALUPE, "acta_nacimiento", "alta_beneficiario").status_code == 200
+    assert sat.release(GUADALUPE, "acta_nacimiento", "verificacion_identidad").status_code == 200
+    until = (datetime.now(UTC) + timedelta(days=180)).isoformat()
+    grant = {
+        "consumer": "sep",
+        "categories": ["titulo_profesional"],
+        "purpose": "emision_titulo",
+        "valid_until": until,
     }
-    return key, note, page
-
-
-# ------------------------------------------------------------------------------------------
-# `python -m tests.e2e.pwa_support --port P`: the app plus the PWA routes, for as long as
-# wallet.app does not mount them itself.
-# ------------------------------------------------------------------------------------------
+    granted = server.post("/api/v1/me/consents", token, grant)
+    assert granted.status_code == 201, granted.text
+    revoke = f"/api/v1/me/consents/{granted.json()['consent_id']}/revoke"
+    assert server.post(revoke, token).status_code == 200
+    assert sep.release(GUADALUPE, "titulo_profesional", "emision_titulo").status_code == 403
+    imss.ask(
+        GUADALUPE, ["nss_imss"], "alta_beneficiario", "Dar de alta a tu hijo como beneficiario"
+    )
+    imss.ask(GUADALUPE, ["expediente_clinico"], "incapacidad", "Revisar tu incapacidad")
+    server.wait_ledger(token)
+    return token
 
 
 def take_screenshots(directory: Path) -> list[Path]:
-    """Phone-sized pictures of each screen for docs/pwa.md (``--screenshots DIR``)."""
-    import tempfile
-
+    """Phone-sized pictures of each screen, against a server of their own."""
     from playwright.sync_api import sync_playwright
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -882,16 +914,12 @@ def take_screenshots(directory: Path) -> list[Path]:
         server = start_server(Path(tmp))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            device = Phone(browser, server, width=360, height=640)
+            token = story(server)
+            device = Phone(browser, server, width=360, height=640, worker=True)
             page = device.page
-            double = ContractDouble()
-            page.route(CONSENT_PATHS, double.handle)
-            key, note, activity = signed_activity(urlparse(server.base).netloc + "/carpeta-ledger")
-            page.route("**/.well-known/carpeta-ledger", lambda r: r.fulfill(json=key))
-            page.route("**/ledger/checkpoint", lambda r: r.fulfill(body=note))
-            page.route(ACTIVITY_PATH, lambda r: r.fulfill(json=activity))
 
             def shot(name: str) -> None:
+                page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(300)
                 path = directory / f"{name}.png"
                 page.screenshot(path=str(path))
@@ -911,16 +939,29 @@ def take_screenshots(directory: Path) -> list[Path]:
             page.wait_for_selector("#message")
             shot("4-tramite")
             page.goto(device.url("/#/permisos"))
-            page.wait_for_selector("#c-req-nss")
+            page.wait_for_selector("text=Revisar tu incapacidad")
             shot("5-permisos")
             page.goto(device.url("/#/actividad"))
-            page.wait_for_selector("#log-status")
+            page.wait_for_selector("#log-chain")
+            # A new event, then back: the phone checks the log only grew since its last look.
+            server.agency("sat").release(GUADALUPE, "acta_nacimiento", "verificacion_identidad")
+            server.wait_ledger(token)
+            page.goto(device.url("/#/"))
+            page.goto(device.url("/#/actividad"))
+            page.wait_for_selector("#log-chain[data-chain=grew]")
             shot("6-actividad")
+            page.goto(device.url("/#/permisos"))
+            page.click("button:has-text('Dar un permiso nuevo')")
+            page.select_option("#g-agency", "imss")
+            page.select_option("#g-category", "expediente_clinico")
+            page.select_option("#g-purpose", "incapacidad")
+            page.eval_on_selector("#new-grant", "(slot) => slot.scrollIntoView()")
+            shot("8-permiso-nuevo")
+            page.click("#new-grant button:has-text('Cancelar')")
             device.wait_for_service_worker()
             page.goto(device.url("/#/"))
             page.wait_for_selector("text=Acta de nacimiento")
-            device.context.set_offline(True)
-            double.offline = True
+            device.set_offline(True)
             page.reload()
             page.wait_for_selector("#net:not([hidden])")
             shot("7-sin-conexion")
@@ -932,37 +973,16 @@ def take_screenshots(directory: Path) -> list[Path]:
 
 
 def main() -> None:
-    import uvicorn
-
-    from pwa.routes import PRECOMPRESSED_OPT, prepare_assets, pwa_route_handlers
-    from wallet.app import create_app
-    from wallet.settings import Settings
-
     parser = argparse.ArgumentParser(prog="python -m tests.e2e.pwa_support")
     what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--port", type=int, help="serve the app with the PWA routes")
+    what.add_argument("--seed", type=int, metavar="PORT", help="seed the data directory")
     what.add_argument("--screenshots", type=Path, help="write screen pictures into DIR")
     args = parser.parse_args()
-    if args.screenshots:
-        for path in take_screenshots(args.screenshots):
-            print(path, path.stat().st_size)
+    if args.seed:
+        seed(args.seed)
         return
-    app = create_app(Settings.from_env())
-    if app.compression_config is not None:
-        app.compression_config = dataclasses.replace(
-            app.compression_config, exclude_opt_key=PRECOMPRESSED_OPT
-        )
-    for handler in pwa_route_handlers():
-        app.register(handler)
-    prepare_assets()
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+    for path in take_screenshots(args.screenshots):
+        print(path, path.stat().st_size)
 
 
 if __name__ == "__main__":

@@ -1,447 +1,371 @@
-"""Consent and activity on the phone: answering a request, pausing, revoking, granting again,
-step-up to e.firma for a sensitive category, actions taken without signal queued and replayed
-with their Idempotency-Key, and activity events verified on the phone.
-
-Two layers:
-
-- against the SPEC contract, served to the page by Playwright routing (``ContractDouble``),
-  so the screens are exercised now, while the endpoints are being built;
-- against the real server, skipped with a clear reason while ``GET /api/v1/me/consents``
-  answers 404 (remove nothing: they start running once the endpoints exist).
-"""
+"""Consent on the phone, against the real server and nothing else: agencies ask through
+``/api/v1/agency/consent-requests`` with their own keys, the citizen answers in Chromium,
+and the agencies then get the data, or are refused it, through
+``POST /api/v1/agency/data-requests``. Answering, pausing, revoking, granting again, granting
+from scratch with the public directory, step-up to e.firma for sensitive data, and actions
+whose answer is lost or that are taken without signal (queued, then replayed with the same
+Idempotency-Key). Each scenario has a person of its own (see ``pwa_support``)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
-import httpx
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.serialization import load_der_private_key
+from playwright.sync_api import Locator, Page, Request, Response, Route
 
 from pwa.assets import AssetTable
 from tests.e2e.pwa_support import (
-    ACTIVITY_PATH,
-    CONSENT_PATHS,
-    DEMO_PASSWORD,
-    GUADALUPE,
-    LUIS,
-    ROOT,
-    ContractDouble,
+    ANA,
+    BETO,
+    CARMEN,
+    DIEGO,
     Phone,
     PwaServer,
     assets,
     axe_source,
-    b64,
     browser,
     phone,
+    phone_with_worker,
     pwa_server,
-    signed_activity,
 )
 
 pytestmark = pytest.mark.e2e
-__all__ = ["assets", "axe_source", "browser", "phone", "pwa_server"]  # fixtures used below
+__all__ = ["assets", "axe_source", "browser", "phone", "phone_with_worker", "pwa_server"]
+
+WHY = "Dar de alta a tu hijo como beneficiario"
 
 
-@pytest.fixture
-def double(phone: Phone) -> ContractDouble:
-    fake = ContractDouble()
-    phone.page.route(CONSENT_PATHS, fake.handle)
-    return fake
+def _card(page: Page, consent_id: str) -> Locator:
+    return page.locator(f"[id='c-{consent_id}']")
 
 
-def _card(page: Any, consent_id: str) -> Any:
-    return page.locator(f"#c-{consent_id}")
+def _live(page: Page, consent_id: str) -> Locator:
+    return page.locator(f"section[aria-labelledby=s-live] [id='c-{consent_id}']")
+
+
+def _acr(request: Request) -> str:
+    token = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return str(claims["acr"])
+
+
+@dataclass
+class Sent:
+    path: str
+    key: str
+    acr: str
+    body: Any
+    status: int | None = None
+    replayed: bool = False
+
+
+@dataclass
+class Posts:
+    """What the page sent (observed, never changed): every POST to ``/api/v1/me/…``."""
+
+    page: Page
+    sent: list[Sent] = field(default_factory=list)
+    by_request: dict[int, Sent] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.page.on("request", self._request)
+        self.page.on("response", self._response)
+
+    def _request(self, request: Request) -> None:
+        path = urlparse(request.url).path
+        if request.method == "POST" and path.startswith("/api/v1/me/"):
+            sent = Sent(path, request.headers.get("idempotency-key", ""), _acr(request), None)
+            sent.body = request.post_data_json
+            self.sent.append(sent)
+            self.by_request[id(request)] = sent
+
+    def _response(self, response: Response) -> None:
+        sent = self.by_request.get(id(response.request))
+        if sent is not None:
+            sent.status = response.status
+            sent.replayed = response.headers.get("idempotent-replayed") == "true"
+
+    def to(self, suffix: str) -> list[Sent]:
+        return [s for s in self.sent if s.path.endswith(suffix)]
+
+
+def _months_from_now(stamp: str) -> float:
+    return (datetime.fromisoformat(stamp.replace("Z", "+00:00")) - datetime.now(UTC)).days / 30.4
 
 
 def test_answering_pausing_revoking_and_granting_again(
-    phone: Phone, double: ContractDouble, assets: AssetTable, axe_source: str
+    phone: Phone, pwa_server: PwaServer, assets: AssetTable, axe_source: str
 ) -> None:
-    phone.sign_in(GUADALUPE[0], GUADALUPE[1], assets)
+    imss, renapo = pwa_server.agency("imss"), pwa_server.agency("renapo")
+    renapo.publish(ANA, "acta_nacimiento", "Acta de nacimiento", {"nombre": "Ana García Martínez"})
+    asked = imss.ask(ANA, ["acta_nacimiento"], "alta_beneficiario", WHY, days=30, per_day=5)
+    clinical = imss.ask(ANA, ["expediente_clinico"], "incapacidad", "Revisar tu incapacidad")
+    assert imss.release(ANA, "acta_nacimiento", "alta_beneficiario").status_code == 403
+
     page = phone.page
-    page.wait_for_selector("text=IMSS te pide permiso para ver: Número de seguridad social.")
-    assert page.inner_text("nav a[href='#/permisos'] .badge") == "2"
+    posts = Posts(page)
+    token = phone.sign_in(ANA[0], ANA[1], assets)["access_token"]
+    page.wait_for_selector("text=IMSS te pide permiso para ver: Acta de nacimiento.")
+    page.wait_for_selector("nav a[href='#/permisos'] .badge:text-is('2')")
     page.click("nav >> text=Permisos")
-    page.wait_for_selector("h1:has-text('Permisos sobre tus datos')")
-    request = _card(page, "req-nss").inner_text()
-    for words in (
-        "Instituto Mexicano del Seguro Social (IMSS)",
-        "Número de seguridad social",
-        "Dar de alta a tu hijo como beneficiario",
-        "30 de junio de 2027",
-    ):
-        assert words in request
-    assert "Dato sensible" in _card(page, "req-clinico").inner_text()
+    request = _card(page, asked)
+    text = request.inner_text()
+    for words in ("Instituto Mexicano del Seguro Social (IMSS)", "Acta de nacimiento", WHY):
+        assert words in text
+    assert "Hasta cuándo" in text
+    assert "Dato sensible" in _card(page, clinical).inner_text()
     assert phone.axe(axe_source) == []
 
-    _card(page, "req-nss").locator("button:has-text('Sí, dar permiso')").click()
+    request.locator("button:has-text('Sí, dar permiso')").click()
     page.wait_for_selector("text=Hecho: dar permiso a IMSS.")
-    page.wait_for_selector("section[aria-labelledby=s-live] #c-req-nss:has-text('Activo')")
+    live = _live(page, asked)
+    live.locator(".tag:has-text('Activo')").wait_for()
+    released = imss.release(ANA, "acta_nacimiento", "alta_beneficiario")
+    assert released.status_code == 200, released.text
+    assert released.json()["basis"]["consent_id"] == asked
+    assert released.json()["records"][0]["data"] == {"nombre": "Ana García Martínez"}
 
-    _card(page, "c-sat").locator("button:has-text('Pausar')").click()
-    page.wait_for_selector("#c-c-sat .tag:has-text('Pausado')")
-    _card(page, "c-sat").locator("button:has-text('Reanudar')").click()
-    page.wait_for_selector("#c-c-sat .tag:has-text('Activo')")
+    live.locator("button:has-text('Pausar')").click()
+    live.locator(".tag:has-text('Pausado')").wait_for()
+    paused = imss.release(ANA, "acta_nacimiento", "alta_beneficiario", consent_id=asked)
+    assert paused.status_code == 403 and paused.json()["reason"] == "paused"
+    live.locator("button:has-text('Reanudar')").click()
+    live.locator(".tag:has-text('Activo')").wait_for()
+    assert imss.release(ANA, "acta_nacimiento", "alta_beneficiario").status_code == 200
 
-    _card(page, "c-sat").locator("button:has-text('Quitar permiso')").click()
-    page.wait_for_selector("text=¿Quitar el permiso a SAT? Ya no podrá ver estos datos.")
+    live.locator("button:has-text('Quitar permiso')").click()
+    page.wait_for_selector("text=¿Quitar el permiso a IMSS? Ya no podrá ver estos datos.")
     assert page.evaluate("() => document.activeElement.textContent") == "Sí, quitar permiso"
     page.keyboard.press("Enter")
-    page.wait_for_selector("text=Hecho: quitar el permiso a SAT.")
+    page.wait_for_selector("text=Hecho: quitar el permiso a IMSS.")
+    revoked = imss.release(ANA, "acta_nacimiento", "alta_beneficiario", consent_id=asked)
+    assert revoked.status_code == 403 and revoked.json()["reason"] == "revoked"
+    assert imss.request_status(asked) == "revoked"
     page.click("summary:has-text('Permisos anteriores')")
-    page.wait_for_selector("#c-c-sat .tag:has-text('Quitado')")
+    past = _card(page, asked)
+    past.locator(".tag:has-text('Quitado')").wait_for()
 
-    _card(page, "c-sep").locator("button:has-text('Dar permiso otra vez')").click()
-    page.select_option("#until-c-sep", "6")
-    _card(page, "c-sep").locator("button:has-text('Dar permiso')").last.click()
-    page.wait_for_selector("text=Hecho: dar permiso a SEP.")
-
-    paths = [p["path"] for p in double.posts]
-    assert paths == [
-        "/api/v1/me/consent-requests/req-nss/approve",
-        "/api/v1/me/consents/c-sat/pause",
-        "/api/v1/me/consents/c-sat/resume",
-        "/api/v1/me/consents/c-sat/revoke",
-        "/api/v1/me/consents",
-    ]
-    assert len({p["key"] for p in double.posts}) == 5 and all(p["key"] for p in double.posts)
-    grant = double.posts[-1]["body"]
-    assert grant["consumer"] == "sep" and grant["categories"] == ["certificado_estudios"]
-    assert grant["purpose"] == "inscripcion"
-    months = (
-        datetime.fromisoformat(grant["valid_until"].replace("Z", "+00:00")) - datetime.now(UTC)
-    ).days
-    assert 170 <= months <= 190
-
-
-def test_sensitive_category_steps_up_to_efirma_and_resends_the_same_action(
-    phone: Phone, pwa_server: PwaServer, double: ContractDouble, assets: AssetTable
-) -> None:
-    phone.sign_in(GUADALUPE[0], GUADALUPE[1], assets)
-    page = phone.page
-    phone.allow(r"status of 401 .*/consent-requests/req-clinico/approve")
-    page.goto(phone.url("/#/permisos"))
-    _card(page, "req-clinico").locator("button:has-text('Sí, dar permiso')").click()
-    page.wait_for_selector("h3:has-text('Necesitas tu e.firma')")
-    cer, key = pwa_server.efirma_files(GUADALUPE[2])
-    page.set_input_files("#cer", str(cer))
-    page.set_input_files("#key", str(key))
-    page.fill("#pass", DEMO_PASSWORD)
-    page.press("#pass", "Enter")
+    past.locator("button:has-text('Dar permiso otra vez')").click()
+    page.select_option(f"[id='until-{asked}']", "6")
+    past.locator("button:has-text('Dar permiso')").last.click()
     page.wait_for_selector("text=Hecho: dar permiso a IMSS.")
-    page.wait_for_selector("section[aria-labelledby=s-live] #c-req-clinico")
-    first, second = double.posts
-    assert first["path"] == second["path"] == "/api/v1/me/consent-requests/req-clinico/approve"
-    assert first["key"] == second["key"]  # the same action, so the same Idempotency-Key
-    assert (first["acr"], second["acr"]) == ("low", "high")
+    consents = pwa_server.get("/api/v1/me/consents", token).json()["items"]
+    again = [c for c in consents if c["status"] == "active" and c["consumer"] == "imss"]
+    assert len(again) == 1 and again[0]["consent_id"] != asked
+    assert again[0]["categories"] == ["acta_nacimiento"]
+    assert again[0]["purpose"] == {"code": "alta_beneficiario", "text": WHY}
+    assert 5.5 <= _months_from_now(again[0]["valid_until"]) <= 6.5
+    _live(page, again[0]["consent_id"]).locator(".tag:has-text('Activo')").wait_for()
+    renewed = imss.release(ANA, "acta_nacimiento", "alta_beneficiario")
+    assert renewed.status_code == 200 and renewed.json()["basis"]["consent_id"] != asked
+
+    # One POST per action, each with an Idempotency-Key of its own, each answered once.
+    assert [s.path.removeprefix("/api/v1/me/") for s in posts.sent] == [
+        f"consent-requests/{asked}/approve",
+        f"consents/{asked}/pause",
+        f"consents/{asked}/resume",
+        f"consents/{asked}/revoke",
+        "consents",
+    ]
+    assert len({s.key for s in posts.sent}) == 5 and all(s.key for s in posts.sent)
+    assert [s.status for s in posts.sent] == [200, 200, 200, 200, 201]
+
+
+def test_sensitive_request_steps_up_to_efirma_and_resends_the_same_action(
+    phone: Phone, pwa_server: PwaServer, assets: AssetTable
+) -> None:
+    imss = pwa_server.agency("imss")
+    imss.publish(BETO, "expediente_clinico", "Expediente clínico", {"clinica": "UMF 28"})
+    asked = imss.ask(BETO, ["expediente_clinico"], "incapacidad", "Revisar tu incapacidad")
+    page = phone.page
+    posts = Posts(page)
+    phone.sign_in(BETO[0], BETO[1], assets)  # by SMS code: assurance "low"
+    phone.allow(r"status of 401 .*/approve")
+    page.goto(phone.url("/#/permisos"))
+    card = _card(page, asked)
+    assert "Dato sensible: para decidir necesitas entrar con tu e.firma." in card.inner_text()
+    card.locator("button:has-text('Sí, dar permiso')").click()
+    page.wait_for_selector("h3:has-text('Necesitas tu e.firma')")
+    assert page.evaluate("() => document.activeElement.textContent") == "Necesitas tu e.firma"
+    phone.efirma(BETO[2])
+    page.wait_for_selector("text=Hecho: dar permiso a IMSS.")
+    _live(page, asked).locator(".tag:has-text('Activo')").wait_for()
+
+    first, second = posts.to("/approve")
+    assert first.key == second.key  # the same action, so the same Idempotency-Key
+    assert (first.acr, first.status) == ("low", 401)
+    assert (second.acr, second.status) == ("high", 200)
     session = page.evaluate("() => JSON.parse(localStorage.getItem('cc.session'))")
     assert session["acr"] == "high"
+    assert imss.request_status(asked) == "active"
+    released = imss.release(BETO, "expediente_clinico", "incapacidad")
+    assert released.status_code == 200 and released.json()["basis"]["consent_id"] == asked
 
 
-def test_consent_actions_without_signal_wait_and_are_replayed(
-    phone: Phone, double: ContractDouble, assets: AssetTable
+def test_an_answer_lost_on_the_way_back_ends_in_exactly_one_action(
+    phone: Phone, pwa_server: PwaServer, assets: AssetTable
 ) -> None:
-    phone.sign_in(GUADALUPE[0], GUADALUPE[1], assets)
+    """The signal drops on the way back: the server acts, the phone never hears the answer
+    (the real answer is fetched, then the connection is cut). The phone keeps the action and
+    sends it again with the key of its first attempt; the server replays its first answer."""
+    imss = pwa_server.agency("imss")
+    unwanted = imss.ask(CARMEN, ["acta_nacimiento"], "alta_beneficiario", WHY)
     page = phone.page
+    token = phone.sign_in(CARMEN[0], CARMEN[1], assets)["access_token"]
+    page.goto(phone.url("/#/permisos"))
+    card = _card(page, unwanted)
+    card.wait_for()
+    posts = Posts(page)
+    phone.allow(r"ERR_INTERNET_DISCONNECTED|Failed to fetch")
+    heard: list[int] = []
+
+    def lose_the_answer(route: Route) -> None:
+        heard.append(route.fetch().status)
+        route.abort("internetdisconnected")
+
+    page.route("**/consent-requests/*/deny", lose_the_answer, times=1)
+    card.locator("button:has-text('No dar permiso')").click()
+    page.wait_for_selector("text=Hecho: rechazar a IMSS.")
+    page.wait_for_function("() => localStorage.getItem('cc.queue') === '[]'")
+    assert heard == [200]
+    first, again = posts.to("/deny")
+    assert first.key == again.key and first.status is None
+    assert (again.status, again.replayed) == (200, True)
+    assert not page.is_visible("#note.bad")  # no failure was ever shown
+    assert imss.request_status(unwanted) == "denied"
+    history = [h["status"] for h in pwa_server.consent(token, unwanted)["history"]]
+    assert history == ["requested", "denied"]  # denied once, not twice
+
+
+def test_an_action_without_signal_waits_on_the_phone_and_is_sent_once(
+    phone_with_worker: Phone, pwa_server: PwaServer, assets: AssetTable
+) -> None:
+    """No signal at all: the action waits on the phone (the app itself comes from its service
+    worker), the screens say so, and it goes out once, with its key, when the network is back.
+    What left the browser is read at the proxy (the worker hides requests from Playwright)."""
+    phone = phone_with_worker
+    sep = pwa_server.agency("sep")
+    school = sep.ask(CARMEN, ["certificado_estudios"], "inscripcion", "Inscribirte a la prepa")
+    page = phone.page
+    token = phone.sign_in(CARMEN[0], CARMEN[1], assets)["access_token"]
     phone.wait_for_service_worker()
     page.goto(phone.url("/#/permisos"))
-    page.wait_for_selector("#c-c-sat")
+    _card(page, school).locator("button:has-text('Sí, dar permiso')").click()
+    _live(page, school).locator(".tag:has-text('Activo')").wait_for()
     phone.allow(r"ERR_INTERNET_DISCONNECTED|Failed to fetch")
 
-    # 1. The signal drops while the request travels: the answer is lost, the action is kept
-    #    and sent again as soon as the network answers, with the key of its first attempt.
-    double.drop_next.add("deny")
-    _card(page, "req-nss").locator("button:has-text('No dar permiso')").click()
+    phone.set_offline(True)
+    _live(page, school).locator("button:has-text('Pausar')").click()
     page.wait_for_selector(
-        "section[aria-labelledby=s-past], summary:has-text('Permisos anteriores')"
+        f"[id='c-{school}']:has-text('Pendiente de enviar: pausar el permiso de SEP')"
     )
-    page.wait_for_function("() => localStorage.getItem('cc.queue') === '[]'")
-    denied = [p for p in double.posts if p["path"].endswith("/deny")]
-    assert len(denied) == 2 and denied[0]["key"] == denied[1]["key"]
-
-    # 2. No signal at all: the action waits on the phone, and the screens say so.
-    phone.context.set_offline(True)
-    double.offline = True
-    _card(page, "c-sat").locator("button:has-text('Pausar')").click()
-    page.wait_for_selector("#c-c-sat:has-text('Pendiente de enviar: pausar el permiso de SAT')")
     queued = json.loads(page.evaluate("() => localStorage.getItem('cc.queue')"))
-    assert [q["label"] for q in queued] == ["pausar el permiso de SAT"]
+    assert [q["label"] for q in queued] == ["pausar el permiso de SEP"]
     page.goto(phone.url("/#/"))
-    page.wait_for_selector("text=Pendiente de enviar: pausar el permiso de SAT")
-    assert not any(p["path"].endswith("/pause") for p in double.posts)
+    page.wait_for_selector("text=Pendiente de enviar: pausar el permiso de SEP")
+    assert pwa_server.consent(token, school)["status"] == "active"  # nothing left the phone
 
-    # Back online: replayed with the key of its first attempt, once.
-    phone.context.set_offline(False)
-    double.offline = False
+    pwa_server.proxy.reset()
+    phone.set_offline(False)
     page.evaluate("() => window.dispatchEvent(new Event('online'))")
     page.wait_for_function("() => localStorage.getItem('cc.queue') === '[]'")
-    paused = [p for p in double.posts if p["path"].endswith("/pause")]
-    assert [p["key"] for p in paused] == [queued[0]["key"]]
-    page.goto(phone.url("/#/permisos"))
-    page.wait_for_selector("#c-c-sat .tag:has-text('Pausado')")
-
-
-def test_activity_is_told_in_plain_words_and_verified_on_the_phone(
-    phone: Phone, assets: AssetTable, axe_source: str
-) -> None:
-    key, note, activity = signed_activity("127.0.0.1/carpeta-ledger")
-    tampered = json.loads(json.dumps(activity))
-    page = phone.page
-    page.route("**/.well-known/carpeta-ledger", lambda r: r.fulfill(json=key))
-    page.route(
-        "**/ledger/checkpoint",
-        lambda r: r.fulfill(body=note, content_type="text/plain; charset=utf-8"),
-    )
-    served = {"activity": activity}
-    page.route(ACTIVITY_PATH, lambda r: r.fulfill(json=served["activity"]))
-    phone.sign_in(GUADALUPE[0], GUADALUPE[1], assets)
-    page.wait_for_selector("text=Lo último que pasó con tus datos")
-    page.click("nav >> text=Actividad")
-    page.wait_for_selector("#log-status:has-text('Tu teléfono comprobó la firma de la bitácora.')")
-    text = page.inner_text("#events")
-    assert "SAT consultó tu acta de nacimiento." in text
-    assert "Diste permiso a SAT para ver tu acta de nacimiento." in text
-    assert "RENAPO guardó tu acta de nacimiento en tu carpeta." in text
-    assert (
-        "Sin pedirte permiso, porque la ley lo permite: Art. 91 Ley General de Población." in text
-    )
-    assert "Para: verificacion identidad." in text
-    verdicts = page.eval_on_selector_all("#events li", "(els) => els.map((e) => e.dataset.verdict)")
-    assert verdicts == ["verified"] * 4
-    assert text.count("Verificado en tu teléfono") == 4
-    assert phone.axe(axe_source) == []
-
-    # A rewritten event cannot pass as verified.
-    tampered["items"][1]["leaf"] = b64(
-        base64.b64decode(tampered["items"][1]["leaf"]).replace(b"sat", b"imss")
-    )
-    served["activity"] = tampered
-    page.reload()
-    page.wait_for_selector("#events li[data-verdict=bad]")
-    assert (
-        page.inner_text("#events li[data-verdict=bad]").count("¡No coincide con la bitácora!") == 1
-    )
-
-
-# ------------------------------------------------------------------------------------------
-# Against the real endpoints (skipped until they exist)
-# ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def real_consent(pwa_server: PwaServer) -> PwaServer:
-    token = pwa_server.tokens(LUIS[0], LUIS[1])["access_token"]
-    if pwa_server.get("/api/v1/me/consents", token).status_code == 404:
-        pytest.skip("consent endpoints not deployed yet: GET /api/v1/me/consents answers 404")
-    return pwa_server
-
-
-def _efirma_tokens(server: PwaServer, rfc: str) -> dict[str, Any]:
-    """A session at assurance ``high``, signed in Python with the dev-CA files."""
-    cer, key = server.efirma_files(rfc)
-    private = load_der_private_key(key.read_bytes(), DEMO_PASSWORD.encode())
-    assert isinstance(private, rsa.RSAPrivateKey)
-    with httpx.Client(base_url=server.direct, timeout=10) as http:
-        challenge = http.post("/auth/efirma/challenge").json()
-        signature = private.sign(challenge["to_sign"].encode(), padding.PKCS1v15(), hashes.SHA256())
-        answer = http.post(
-            "/auth/efirma/verify",
-            json={
-                "challenge_id": challenge["challenge_id"],
-                "certificate": b64(cer.read_bytes()),
-                "signature": b64(signature),
-            },
-        )
-    assert answer.status_code == 200, answer.text
-    tokens: dict[str, Any] = answer.json()
-    return tokens
-
-
-def _grant(server: PwaServer, token: str, consumer: str, category: str, purpose: str) -> str:
-    until = (datetime.now(UTC) + timedelta(days=90)).isoformat()
-    answer = httpx.post(
-        server.direct + "/api/v1/me/consents",
-        json={
-            "consumer": consumer,
-            "categories": [category],
-            "purpose": purpose,
-            "valid_until": until,
-        },
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["consent_id"])
-
-
-def test_real_pause_revoke_and_verified_activity(
-    phone: Phone, real_consent: PwaServer, assets: AssetTable
-) -> None:
-    tokens = phone.sign_in(LUIS[0], LUIS[1], assets)
-    consent_id = _grant(
-        real_consent,
-        tokens["access_token"],
-        "sat",
-        "constancia_situacion_fiscal",
-        "declaracion_anual",
-    )
-    page = phone.page
-    page.goto(phone.url("/#/permisos"))
-    card = page.locator(f"[id='c-{consent_id}']")
-    card.locator(".tag:has-text('Activo')").wait_for()
-    assert "Servicio de Administración Tributaria (SAT)" in card.inner_text()
-    card.locator("button:has-text('Pausar')").click()
-    card.locator(".tag:has-text('Pausado')").wait_for()
-    card.locator("button:has-text('Quitar permiso')").click()
-    page.click("button:has-text('Sí, quitar permiso')")
-    page.wait_for_selector("text=Hecho: quitar el permiso a SAT.")
-    states = [
-        c["status"]
-        for c in real_consent.get("/api/v1/me/consents", tokens["access_token"]).json()["items"]
-        if c["consent_id"] == consent_id
+    pauses = [
+        headers["idempotency-key"]
+        for method, path, headers in pwa_server.proxy.requests()
+        if method == "POST" and path.endswith(f"/consents/{school}/pause")
     ]
-    assert states == ["revoked"]
-
-    # Every step above is a ledger event; the phone checks each one against the checkpoint.
-    # The sequencer integrates within 2 s: until then an event is "pending", not shown.
-    revoked = "Quitaste el permiso de SAT sobre tu constancia de situación fiscal."
-    deadline = time.monotonic() + 20
-    while True:
-        page.goto(phone.url("/#/"))
-        page.goto(phone.url("/#/actividad"))
-        page.wait_for_selector("#log-status, main p.muted")
-        page.wait_for_load_state("networkidle")
-        if revoked in page.inner_text("main") or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    page.wait_for_selector("#log-status:has-text('Tu teléfono comprobó la firma de la bitácora.')")
-    verdicts = page.eval_on_selector_all("#events li", "(els) => els.map((e) => e.dataset.verdict)")
-    assert len(verdicts) >= 3 and set(verdicts) == {"verified"}
-    assert revoked in page.inner_text("#events")
-
-
-def test_real_sensitive_resume_steps_up_to_efirma(
-    phone: Phone, real_consent: PwaServer, assets: AssetTable
-) -> None:
-    high = _efirma_tokens(real_consent, LUIS[2])["access_token"]
-    consent_id = _grant(real_consent, high, "imss", "expediente_clinico", "incapacidad")
-    paused = httpx.post(
-        f"{real_consent.direct}/api/v1/me/consents/{consent_id}/pause",
-        headers={"Authorization": f"Bearer {high}"},
-        timeout=10,
-    )
-    assert paused.status_code == 200, paused.text
-    phone.sign_in(LUIS[0], LUIS[1], assets)  # by SMS code: assurance "low"
-    page = phone.page
-    phone.allow(r"status of 401 .*/resume")
+    assert pauses == [queued[0]["key"]]
+    assert pwa_server.consent(token, school)["status"] == "paused"
     page.goto(phone.url("/#/permisos"))
-    card = page.locator(f"[id='c-{consent_id}']")
-    card.locator("button:has-text('Reanudar')").click()
-    page.wait_for_selector("h3:has-text('Necesitas tu e.firma')")
-    cer, key = real_consent.efirma_files(LUIS[2])
-    page.set_input_files("#cer", str(cer))
-    page.set_input_files("#key", str(key))
-    page.fill("#pass", DEMO_PASSWORD)
-    page.press("#pass", "Enter")
-    page.wait_for_selector("text=Hecho: reanudar el permiso de IMSS.")
-    card.locator(".tag:has-text('Activo')").wait_for()
+    _live(page, school).locator(".tag:has-text('Pausado')").wait_for()
+    refused = sep.release(CARMEN, "certificado_estudios", "inscripcion", consent_id=school)
+    assert refused.status_code == 403 and refused.json()["reason"] == "paused"
 
 
-def test_real_offline_queue_replay(
-    phone: Phone, real_consent: PwaServer, assets: AssetTable
-) -> None:
-    tokens = phone.sign_in(LUIS[0], LUIS[1], assets)
-    consent_id = _grant(
-        real_consent, tokens["access_token"], "sat", "acta_nacimiento", "verificacion_identidad"
+def _options(page: Page, select: str) -> list[str]:
+    texts: list[str] = page.eval_on_selector_all(
+        f"{select} option", "(os) => os.map((o) => o.textContent)"
     )
+    return texts
+
+
+def test_granting_a_permission_from_scratch_with_the_directory(
+    phone: Phone, pwa_server: PwaServer, assets: AssetTable, axe_source: str
+) -> None:
+    sep = pwa_server.agency("sep")
+    sep.publish(DIEGO, "certificado_estudios", "Certificado de bachillerato", {"promedio": "9.1"})
+    refused = sep.release(DIEGO, "certificado_estudios", "inscripcion")
+    assert refused.status_code == 403 and refused.json()["reason"] == "no-consent"
+    directory = pwa_server.get("/api/v1/directory").json()
+
     page = phone.page
-    phone.wait_for_service_worker()
+    posts = Posts(page)
+    token = phone.sign_in(DIEGO[0], DIEGO[1], assets)["access_token"]  # by SMS code: "low"
     page.goto(phone.url("/#/permisos"))
-    card = page.locator(f"[id='c-{consent_id}']")
+    page.click("button:has-text('Dar un permiso nuevo')")
+    page.wait_for_selector("#g-agency")
+    assert page.evaluate("() => document.activeElement.id") == "g-agency"
+    agencies = [a["name"] for a in directory["agencies"] if a["requests_data"]]
+    assert _options(page, "#g-agency")[1:] == sorted(agencies)
+    assert not page.is_visible("#g-category")  # one question at a time
+
+    # Nothing chosen yet: said in words, next to the question.
+    page.select_option("#g-agency", "sep")
+    page.click("#new-grant button:has-text('Dar permiso')")
+    page.wait_for_selector("#g-category-err:has-text('Elige una opción de la lista.')")
+    assert page.evaluate("() => document.activeElement.id") == "g-category"
+    assert _options(page, "#g-category")[1:] == [
+        "Acta de nacimiento",
+        "Certificado de estudios",
+        "Título y cédula profesional",
+    ]
+    page.select_option("#g-category", "certificado_estudios")
+    page.select_option("#g-purpose", "inscripcion")
+    page.select_option("#g-until", "6")
+    assert not page.is_visible("#new-grant .box.warn")
+    assert phone.axe(axe_source) == []
+    page.click("#new-grant button:has-text('Dar permiso')")
+    page.wait_for_selector("text=Hecho: dar permiso a SEP.")
+
+    consents = pwa_server.get("/api/v1/me/consents", token).json()["items"]
+    (granted,) = [c for c in consents if c["consumer"] == "sep"]
+    assert granted["status"] == "active" and granted["categories"] == ["certificado_estudios"]
+    assert granted["purpose"] == {"code": "inscripcion", "text": "Inscribirte a una escuela"}
+    assert 5.5 <= _months_from_now(granted["valid_until"]) <= 6.5
+    card = _live(page, granted["consent_id"])
     card.locator(".tag:has-text('Activo')").wait_for()
-    phone.allow(r"ERR_INTERNET_DISCONNECTED|Failed to fetch")
-    phone.context.set_offline(True)
-    card.locator("button:has-text('Pausar')").click()
+    assert "Certificado de estudios" in card.inner_text()
+    released = sep.release(DIEGO, "certificado_estudios", "inscripcion")
+    assert released.status_code == 200, released.text
+    assert released.json()["records"][0]["data"] == {"promedio": "9.1"}
+
+    # Sensitive data: the form warns, the server asks for e.firma, the same grant goes again.
+    phone.allow(r"status of 401 .*/api/v1/me/consents")
+    page.click("button:has-text('Dar un permiso nuevo')")
+    page.select_option("#g-agency", "imss")
+    assert "Expediente clínico · dato sensible" in _options(page, "#g-category")
+    page.select_option("#g-category", "expediente_clinico")
     page.wait_for_selector(
-        f"[id='c-{consent_id}']:has-text('Pendiente de enviar: pausar el permiso de SAT')"
+        "#new-grant .box.warn:has-text('Dato sensible: para dar este permiso necesitas')"
     )
-    phone.context.set_offline(False)
-    page.evaluate("() => window.dispatchEvent(new Event('online'))")
-    page.wait_for_function("() => localStorage.getItem('cc.queue') === '[]'")
-    card.locator(".tag:has-text('Pausado')").wait_for()
-
-
-def _agency_token(server: PwaServer, agency: str) -> str:
-    key = server.workdir / "var" / "demo" / "agencies" / f"{agency}.jwk.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARPETA_")}
-    env["CARPETA_DATA_DIR"] = str(server.workdir / "var")
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wallet.cli",
-            "agency",
-            "token",
-            "--id",
-            agency,
-            "--key",
-            str(key),
-            "--url",
-            server.base,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=True,
-    )
-    return out.stdout.strip()
-
-
-def _ask(server: PwaServer, categories: list[str], purpose: str) -> str:
-    token = _agency_token(server, "imss")
-    answer = httpx.post(
-        server.direct + "/api/v1/agency/consent-requests",
-        json={
-            "curp": LUIS[0],
-            "categories": categories,
-            "purpose": purpose,
-            "purpose_text": "Revisar tu trámite de incapacidad",
-            "duration_days": 90,
-        },
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    if answer.status_code >= 500:
-        pytest.skip(
-            "POST /api/v1/agency/consent-requests fails on the server "
-            f"({answer.status_code}, reference {answer.json().get('reference')}): not a PWA fault"
-        )
-    assert answer.status_code in (200, 201), answer.text
-    return str(answer.json()["id"])
-
-
-def test_real_answer_to_an_agency_request(
-    phone: Phone, real_consent: PwaServer, assets: AssetTable
-) -> None:
-    request_id = _ask(real_consent, ["nss_imss"], "incapacidad")
-    phone.sign_in(LUIS[0], LUIS[1], assets)
-    page = phone.page
-    page.wait_for_selector("text=te pide permiso para ver")
-    page.goto(phone.url("/#/permisos"))
-    card = page.locator(f"[id='c-{request_id}']")
-    assert "Revisar tu trámite de incapacidad" in card.inner_text()
-    card.locator("button:has-text('Sí, dar permiso')").click()
+    page.select_option("#g-purpose", "incapacidad")
+    page.click("#new-grant button:has-text('Dar permiso')")
+    page.wait_for_selector("h3:has-text('Necesitas tu e.firma')")
+    phone.efirma(DIEGO[2])
     page.wait_for_selector("text=Hecho: dar permiso a IMSS.")
-    page.locator(
-        f"section[aria-labelledby=s-live] [id='c-{request_id}'] .tag:has-text('Activo')"
-    ).wait_for()
+    grants = posts.to("/api/v1/me/consents")
+    assert [(s.acr, s.status) for s in grants] == [("low", 201), ("low", 401), ("high", 201)]
+    assert grants[1].key == grants[2].key and grants[0].key != grants[1].key
+    assert grants[2].body["categories"] == ["expediente_clinico"]
+    consents = pwa_server.get("/api/v1/me/consents", token).json()["items"]
+    (clinical,) = [c for c in consents if c["consumer"] == "imss"]
+    assert clinical["status"] == "active" and clinical["sensitive"] is True
+    _live(page, clinical["consent_id"]).locator(".tag:has-text('Activo')").wait_for()

@@ -1,8 +1,8 @@
 """The phone's own cryptography, run in Chromium and checked against independent references:
 3DES against FIPS known answers and ``cryptography``, PBES2 keys in both SAT's and modern
-(AES) flavours, RFC 9162 inclusion proofs against ``ledger.merkle`` and the public vectors, and
-C2SP checkpoint signatures against ``ledger.note`` — including the honest "unsupported" answer
-when the browser has no Ed25519."""
+(AES) flavours, RFC 9162 inclusion and consistency proofs against ``ledger.merkle`` and the
+public vectors, and C2SP checkpoint signatures against ``ledger.note``. (The answer without
+Ed25519 is tested end to end in ``test_pwa_activity.py``.)"""
 
 from __future__ import annotations
 
@@ -20,7 +20,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.padding import PKCS7
 
 from eidentity.devca.satkey import encrypt_private_key
-from ledger.merkle import inclusion_proof, leaf_hash, root_from_leaf_hashes
+from ledger.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_from_leaf_hashes,
+    verify_consistency,
+)
 from ledger.note import Checkpoint, sign_checkpoint
 from pwa.assets import AssetTable
 from tests.e2e.pwa_support import Phone, assets, b64, browser, phone, pwa_server
@@ -153,6 +159,51 @@ def test_rfc6962_public_vector(lab: Any) -> None:
     assert root == vectors["roots_by_size"]["8"]
 
 
+CONSISTENT = (
+    "const out = []; for (const [a, b, ra, rb, path] of arg) {"
+    " out.push(await m.verifyConsistency(a, b, b64(ra), b64(rb), path.map(b64))); } return out;"
+)
+
+
+def test_consistency_proofs_agree_with_ledger_merkle(lab: Any) -> None:
+    _, hashes_ = _tree(17)
+    roots = {n: root_from_leaf_hashes(hashes_[:n]) for n in range(1, 18)}
+    cases: list[list[Any]] = []
+    expected: list[bool] = []
+    for second in range(1, 18):
+        getter = _getter(hashes_[:second])
+        for first in range(1, second + 1):
+            proof = consistency_proof(first, second, getter)
+            head = [first, second, b64(roots[first]), b64(roots[second])]
+            path = [b64(p) for p in proof]
+            cases.append([*head, path])
+            expected.append(True)
+            assert verify_consistency(first, second, roots[first], roots[second], proof)
+            if proof:  # one flipped bit anywhere, a dropped hash, another first root: refused
+                flipped = bytearray(proof[-1])
+                flipped[7] ^= 0x40
+                cases.append([*head, [*path[:-1], b64(bytes(flipped))]])
+                cases.append([*head, path[:-1]])
+                expected += [False, False]
+            if first < second:
+                cases.append([first, second, b64(roots[second]), b64(roots[second]), path])
+                expected.append(False)
+    assert lab("activity.js", CONSISTENT, cases) == expected
+    assert len(expected) > 400
+
+
+def test_rfc6962_consistency_vectors(lab: Any) -> None:
+    vectors = json.loads((FIXTURES / "rfc6962-vectors.json").read_text())
+    named, roots = vectors["named_hashes"], vectors["roots_by_size"]
+    cases = []
+    for name, (first, second) in (("consistency 6 -> 8", (6, 8)), ("consistency 2 -> 5", (2, 5))):
+        path = [b64(bytes.fromhex(named[n])) for n in vectors["proofs"][name]]
+        first_root, second_root = (b64(bytes.fromhex(roots[str(n)])) for n in (first, second))
+        cases += [[first, second, first_root, second_root, path]]
+        cases += [[first, second, second_root, first_root, path]]
+    assert lab("activity.js", CONSISTENT, cases) == [True, False, True, False]
+
+
 def _signed_log(
     size: int = 11,
 ) -> tuple[dict[str, Any], str, list[dict[str, Any]], Ed25519PrivateKey]:
@@ -220,18 +271,3 @@ def test_tampering_is_shown_never_hidden(lab: Any) -> None:
         {"note": note, "key": key, "items": wrong_leaf + wrong_path + other_size},
     )
     assert result["items"] == ["bad", "bad", "pending"]
-
-
-def test_without_ed25519_the_phone_says_not_verified(lab: Any) -> None:
-    key, note, items, _ = _signed_log()
-    result = lab(
-        "activity.js",
-        "const real = crypto.subtle.importKey.bind(crypto.subtle);"
-        " crypto.subtle.importKey = (format, data, algorithm, ...rest) =>"
-        "   (algorithm && (algorithm.name || algorithm) === 'Ed25519')"
-        "     ? Promise.reject(new DOMException('no Ed25519', 'NotSupportedError'))"
-        "     : real(format, data, algorithm, ...rest);"
-        f" try {{ {CHECK} }} finally {{ crypto.subtle.importKey = real; }}",
-        {"note": note, "key": key, "items": items[:2]},
-    )
-    assert result == {"status": "unsupported", "size": 11, "items": ["unsupported", "unsupported"]}

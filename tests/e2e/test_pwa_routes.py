@@ -4,7 +4,6 @@ real app — with the compressor told to leave precompressed bodies alone, and w
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import re
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from typing import Any
 import brotli
 import pytest
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.testing import TestClient
 
 from pwa.assets import IMMUTABLE, AssetError, build, build_table, minify
@@ -106,14 +106,16 @@ def test_the_real_shell_builds_with_every_reference_resolved() -> None:
 
 
 def _client(tmp_path: Path, *, excluded: bool) -> Iterator[TestClient[Litestar]]:
-    settings = Settings(data_dir=tmp_path / "var", public_url="http://127.0.0.1:8000")
-    app = create_app(settings)
-    if excluded and app.compression_config is not None:
-        app.compression_config = dataclasses.replace(
-            app.compression_config, exclude_opt_key=PRECOMPRESSED_OPT
-        )
-    for handler in pwa_route_handlers():
-        app.register(handler)
+    """The real app as ``wallet/app.py`` wires it (its compressor told to leave precompressed
+    bodies alone), or the routes in an app whose stock compressor was not told."""
+    if excluded:
+        settings = Settings(data_dir=tmp_path / "var", public_url="http://127.0.0.1:8000")
+        app = create_app(settings)
+        assert app.compression_config is not None
+        assert app.compression_config.exclude_opt_key == PRECOMPRESSED_OPT
+    else:
+        config = CompressionConfig(backend="brotli", brotli_gzip_fallback=True, minimum_size=256)
+        app = Litestar(route_handlers=pwa_route_handlers(), compression_config=config)
     with TestClient(app) as client:
         yield client
 
@@ -135,10 +137,16 @@ def test_routes_in_the_app_never_compress_twice(client: TestClient[Any]) -> None
     assert headers["content-encoding"] == "br"
     assert brotli.decompress(raw) == table.by_path[core].body
     assert headers["cache-control"] == IMMUTABLE
-    assert "script-src 'self'" in headers["content-security-policy"]
 
     headers, raw = _raw(client, "/", "gzip")
     assert headers["content-encoding"] == "gzip"
     assert gzip.decompress(raw) == table.by_path["/"].body
     assert client.get("/static/nope.js").status_code == 404
-    assert client.get("/healthz").status_code == 200  # the app's own routes are untouched
+
+
+def test_the_real_app_serves_the_shell_under_its_security_headers(tmp_path: Path) -> None:
+    for client in _client(tmp_path, excluded=True):
+        headers, _ = _raw(client, "/", "br")
+        assert headers["content-encoding"] == "br"
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert client.get("/healthz").status_code == 200  # the app's own routes are untouched
