@@ -57,17 +57,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; ``hide_parameters`` keeps CURPs and tokens out of error messages."""
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
+        in_memory = database is None or database in {"", ":memory:"}
+        if database is not None and not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Enough pooled connections for a worker's concurrent requests: opening one costs a
-        # thread, a connect and the pragmas (~1 ms), far too much to do per request.
+        # thread, a connect and the pragmas (~1 ms), far too much to do per request. (An
+        # in-memory database has a single static connection and no pool to size.)
+        pool = {} if in_memory else {"pool_size": 32, "max_overflow": 32}
         engine = create_async_engine(
-            url,
-            echo=echo,
-            hide_parameters=True,
-            connect_args={"timeout": 10},
-            pool_size=32,
-            max_overflow=32,
+            url, echo=echo, hide_parameters=True, connect_args={"timeout": 10}, **pool
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
