@@ -31,7 +31,9 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+## SPEC budgets: browser bytes and 2G timings, then the server scenarios (bench/results/)
 bench: venv
+	CARPETA_PWA_RESULTS=bench/results/pwa.json $(PY) -m pytest -q -m browser tests/e2e/test_pwa_shell.py
 	$(PY) -m bench
 
 clean:

@@ -27,11 +27,11 @@ from wallet.consents.schemas import (
     NoticeOut,
 )
 from wallet.consents.service import NOT_FOUND, ConsentService, consent_out, frequency_of
-from wallet.lowband import Page, PageRequest, read_changes
+from wallet.lowband import Page
 from wallet.models import Agency, DataCategory, Notice
 from wallet.problems import ApiProblem
 from wallet.release import Refusal, ReleaseService
-from wallet.sync import Limit, Since
+from wallet.sync import Limit, Since, owner_changes
 
 RequestAnswer = Literal["approve", "deny"]
 ConsentControl = Literal["pause", "resume", "revoke"]
@@ -180,13 +180,15 @@ class MyConsents(Controller):
         limit: Limit = None,
     ) -> Page[ConsentOut]:
         citizen_id = claims_of(request).subject
-        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"me/consents:{citizen_id}")
-        changes = await read_changes(
+        changes = await owner_changes(
             db_session,
-            select(ConsentRow).where(ConsentRow.principal == citizen_id),
-            page,
-            seq=ConsentRow.change_seq,
-            deleted_at=ConsentRow.deleted_at,
+            ConsentRow,
+            ConsentRow.principal,
+            citizen_id,
+            key=cursor_key,
+            scope="me/consents",
+            since=since,
+            limit=limit,
             row_id=ConsentRow.consent_id,
         )
         names, categories = await _lookups(db_session)
@@ -297,14 +299,15 @@ class MyConsents(Controller):
         limit: Limit = None,
     ) -> Page[NoticeOut]:
         citizen_id = claims_of(request).subject
-        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"me/notices:{citizen_id}")
-        changes = await read_changes(
+        changes = await owner_changes(
             db_session,
-            select(Notice).where(Notice.citizen_id == citizen_id),
-            page,
-            seq=Notice.change_seq,
-            deleted_at=Notice.deleted_at,
-            row_id=Notice.id,
+            Notice,
+            Notice.citizen_id,
+            citizen_id,
+            key=cursor_key,
+            scope="me/notices",
+            since=since,
+            limit=limit,
         )
         return changes.page(
             lambda n: NoticeOut(

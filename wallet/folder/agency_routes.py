@@ -27,10 +27,10 @@ from wallet.folder.schemas import (
     Published,
     RecordIn,
 )
-from wallet.lowband import Page, PageRequest, read_changes
+from wallet.lowband import Page
 from wallet.models import Message, Procedure, Record
 from wallet.problems import ApiProblem
-from wallet.sync import Limit, Since, agency_owner, citizen_owner, next_change_seq
+from wallet.sync import Limit, Since, agency_owner, citizen_owner, next_change_seq, owner_changes
 
 
 def _agency(request: Request[Any, Any, Any]) -> str:
@@ -152,14 +152,16 @@ class AgencyInbox(Controller):
     ) -> Page[AgencyMessage]:
         """Every message on the agency's procedures, oldest first, as a delta-sync feed."""
         agency_id = _agency(request)
-        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"agency/messages:{agency_id}")
-        changes = await read_changes(
+        changes = await owner_changes(
             db_session,
-            select(Message).where(Message.agency_id == agency_id),
-            page,
+            Message,
+            Message.agency_id,
+            agency_id,
+            key=cursor_key,
+            scope="agency/messages",
+            since=since,
+            limit=limit,
             seq=Message.agency_seq,
-            deleted_at=Message.deleted_at,
-            row_id=Message.id,
         )
         ids = {m.procedure_id for m in changes.items}
         external: dict[str, str] = {}

@@ -38,10 +38,10 @@ from wallet.folder.schemas import (
     RecordItem,
     Summary,
 )
-from wallet.lowband import Page, PageRequest, read_changes
+from wallet.lowband import Page
 from wallet.models import Agency, DataCategory, Message, Procedure, Record
 from wallet.services import services_of
-from wallet.sync import MAX_INDEX, Limit, Since
+from wallet.sync import MAX_INDEX, Limit, Since, owner_changes
 
 
 def _citizen(request: Request[Any, Any, Any]) -> str:
@@ -81,15 +81,16 @@ class MyFolder(Controller):
         limit: Limit = None,
     ) -> Page[ProcedureItem]:
         citizen_id = _citizen(request)
-        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"me/procedures:{citizen_id}")
         names = await _agency_names(db_session)
-        changes = await read_changes(
+        changes = await owner_changes(
             db_session,
-            select(Procedure).where(Procedure.citizen_id == citizen_id),
-            page,
-            seq=Procedure.change_seq,
-            deleted_at=Procedure.deleted_at,
-            row_id=Procedure.id,
+            Procedure,
+            Procedure.citizen_id,
+            citizen_id,
+            key=cursor_key,
+            scope="me/procedures",
+            since=since,
+            limit=limit,
         )
         return changes.page(
             lambda row: procedure_item(row, names.get(row.agency_id, row.agency_id))
@@ -144,16 +145,17 @@ class MyFolder(Controller):
         limit: Limit = None,
     ) -> Page[RecordItem]:
         citizen_id = _citizen(request)
-        page = PageRequest.parse(since, limit, key=cursor_key, scope=f"me/records:{citizen_id}")
         names = await _agency_names(db_session)
         categories = await _category_names(db_session)
-        changes = await read_changes(
+        changes = await owner_changes(
             db_session,
-            select(Record).where(Record.citizen_id == citizen_id),
-            page,
-            seq=Record.change_seq,
-            deleted_at=Record.deleted_at,
-            row_id=Record.id,
+            Record,
+            Record.citizen_id,
+            citizen_id,
+            key=cursor_key,
+            scope="me/records",
+            since=since,
+            limit=limit,
         )
         return changes.page(
             lambda row: record_item(
