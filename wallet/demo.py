@@ -108,6 +108,7 @@ def _guide(settings: Settings, files: dict[str, tuple[Path, Path]]) -> str:
     lines = [
         "",
         "Carpeta Ciudadana MX: demostración lista",
+        f"  App para la ciudadanía: abre {url} en el navegador (o en el teléfono)",
         f"  Servicio:  {url}   (OpenAPI: {url}/schema/openapi.json)",
         f"  Base de datos SQLite: {settings.resolved_database_url.split(':///')[-1]}",
         "",

@@ -67,6 +67,7 @@ def test_guide_names_everything_a_newcomer_needs(demo: tuple[str, Path, str]) ->
     assert "LOHG850312MDFPRD09" in guide
     assert "sms.jsonl" in guide
     assert "Demo2026" in guide
+    assert "abre http://127.0.0.1:" in guide
     assert re.search(r"\S+\.cer\s+\S+\.key", guide)
     assert (workdir / "var" / "carpeta.db").exists()
 
