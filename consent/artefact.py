@@ -10,13 +10,18 @@ whitespace, UTF-8 (non-ASCII characters literal), integers only, every absent op
 explicit ``null``, timestamps ``YYYY-MM-DDTHH:MM:SSZ``. For these value types it coincides with
 RFC 8785 (JCS), so other languages can reproduce digests with an off-the-shelf JCS library.
 
-``ledger_anchor`` is the one annotation *outside* the digest: it says where the ledger event of
-this very version landed, which is only known after the version exists. Attaching it
-(:meth:`ConsentArtefact.with_anchor`) keeps the version number and the digest.
+Three annotations live *outside* the digest (:data:`LIVE_FIELDS`):
 
-Uses: ``uses`` holds the timestamps of the uses inside the current frequency window (at most
-``frequency.value`` of them), which is all a sliding-window check needs; ``use_count`` and
-``last_used_at`` keep the lifetime totals.
+* ``ledger_anchor`` says where the ledger event of this very version landed, which is only
+  known after the version exists (:meth:`ConsentArtefact.with_anchor`);
+* ``use_count`` and ``last_used_at`` are the live usage counters. A use is not a change of the
+  citizen's decision, so it makes no new version: the version chain records status changes
+  only, while each use is recorded where it is evidence — as its own ledger event and a row of
+  the consent's use log, from which the sliding frequency window is counted. A receipt signs
+  the counters as they stood when it was issued (:meth:`ConsentArtefact.with_usage`).
+
+Attaching either keeps the version number and the digest, so a chain verifies whatever the
+counters say.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import Enum
 from itertools import pairwise
@@ -37,6 +42,8 @@ from consent.errors import ConsentInvalid
 from consent.periods import DataLife, Frequency, as_utc, rfc3339
 
 ANY_PROVIDER = "any"
+#: Annotations of a version that are not part of its digest (see the module docstring).
+LIVE_FIELDS = frozenset({"use_count", "last_used_at", "ledger_anchor"})
 CONSENT_BASIS = "consent"
 MAX_ID_LENGTH = 128
 MAX_TEXT_LENGTH = 1000
@@ -213,7 +220,6 @@ class ConsentArtefact:
     history: tuple[HistoryEntry, ...]
     use_count: int = 0
     last_used_at: datetime | None = None
-    uses: tuple[datetime, ...] = ()
     ledger_anchor: LedgerAnchor | None = None
 
     def __post_init__(self) -> None:
@@ -266,21 +272,8 @@ class ConsentArtefact:
             raise ConsentInvalid("ledger_anchor debe ser {leaf_index, queue_id, checkpoint}.")
 
     def _check_uses(self) -> None:
-        if isinstance(self.use_count, bool) or not isinstance(self.use_count, int):
-            raise ConsentInvalid("use_count debe ser un entero.")
-        if self.use_count < 0 or (self.fetch_type is FetchType.ONCE and self.use_count > 1):
-            raise ConsentInvalid("use_count fuera de rango.")
-        uses = tuple(_instant(u, "uses[]") for u in self.uses)
-        object.__setattr__(self, "uses", uses)
-        if list(uses) != sorted(uses) or len(uses) > min(self.use_count, self.frequency.value):
-            raise ConsentInvalid("uses debe estar ordenado y no exceder use_count.")
-        if (self.last_used_at is None) != (self.use_count == 0):
-            raise ConsentInvalid("last_used_at existe si y solo si use_count > 0.")
-        if self.last_used_at is not None:
-            last = _instant(self.last_used_at, "last_used_at")
-            object.__setattr__(self, "last_used_at", last)
-            if uses and uses[-1] != last:
-                raise ConsentInvalid("El último elemento de uses debe ser last_used_at.")
+        last = _checked_usage(self.fetch_type, self.use_count, self.last_used_at)
+        object.__setattr__(self, "last_used_at", last)
 
     # -- derived facts ------------------------------------------------------------------
 
@@ -319,7 +312,6 @@ class ConsentArtefact:
             "history": [entry.to_dict() for entry in self.history],
             "use_count": self.use_count,
             "last_used_at": rfc3339(self.last_used_at) if self.last_used_at else None,
-            "uses": [rfc3339(u) for u in self.uses],
             "ledger_anchor": self.ledger_anchor.to_dict() if self.ledger_anchor else None,
         }
 
@@ -328,7 +320,7 @@ class ConsentArtefact:
         return canonical_json(self.to_dict())
 
     def digest(self) -> str:
-        """SHA-256 (hex) of the canonical encoding without ``ledger_anchor``: the value the
+        """SHA-256 (hex) of the canonical encoding without :data:`LIVE_FIELDS`: the value the
         next version's ``predecessor_hash`` carries."""
         return digest_of(self.to_dict())
 
@@ -344,6 +336,38 @@ class ConsentArtefact:
         """The same version annotated with where its ledger event is (digest unchanged)."""
         return replace(self, ledger_anchor=anchor)
 
+    def with_usage(self, use_count: int, last_used_at: datetime | None) -> ConsentArtefact:
+        """The same version with the live usage counters (digest unchanged).
+
+        Only the counters are checked: every release overlays them on an already valid
+        version, and re-checking all of it (as ``replace`` would) costs more than the rest of
+        the decision."""
+        if use_count == self.use_count and last_used_at == self.last_used_at:
+            return self
+        last = _checked_usage(self.fetch_type, use_count, last_used_at)
+        new = object.__new__(ConsentArtefact)
+        for name in _SLOTS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "use_count", use_count)
+        object.__setattr__(new, "last_used_at", last)
+        return new
+
+
+_SLOTS = tuple(f.name for f in fields(ConsentArtefact))
+
+
+def _checked_usage(
+    fetch_type: FetchType, use_count: object, last_used_at: object
+) -> datetime | None:
+    """Counters that fit the consent, with ``last_used_at`` normalised; else ConsentInvalid."""
+    if isinstance(use_count, bool) or not isinstance(use_count, int):
+        raise ConsentInvalid("use_count debe ser un entero.")
+    if use_count < 0 or (fetch_type is FetchType.ONCE and use_count > 1):
+        raise ConsentInvalid("use_count fuera de rango.")
+    if (last_used_at is None) != (use_count == 0):
+        raise ConsentInvalid("last_used_at existe si y solo si use_count > 0.")
+    return None if last_used_at is None else _instant(last_used_at, "last_used_at")
+
 
 def canonical_json(value: Any) -> bytes:
     """Sorted-key compact UTF-8 JSON (JCS-compatible for strings, integers and null)."""
@@ -354,7 +378,7 @@ def canonical_json(value: Any) -> bytes:
 
 def digest_of(artefact_dict: Mapping[str, Any]) -> str:
     """Digest of an artefact given as plain JSON values (e.g. a verified receipt payload)."""
-    covered = {k: v for k, v in artefact_dict.items() if k != "ledger_anchor"}
+    covered = {k: v for k, v in artefact_dict.items() if k not in LIVE_FIELDS}
     return hashlib.sha256(canonical_json(covered)).hexdigest()
 
 

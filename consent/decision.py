@@ -26,13 +26,13 @@ not say where the data comes from) is covered only by consents for ``any`` holde
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
 from consent.artefact import ConsentArtefact, FetchType, Status
-from consent.periods import as_utc
+from consent.periods import EARLIEST, as_utc
 
 
 class DenyReason(str, Enum):
@@ -111,16 +111,23 @@ class Deny:
 Decision = Permit | Deny
 
 
-def uses_in_window(artefact: ConsentArtefact, now: datetime) -> int:
-    """Uses that count against a release at ``now`` (strictly inside the sliding window)."""
-    start = artefact.frequency.window_start(now)
-    return sum(1 for used_at in artefact.uses if used_at > start)
+def needs_window_count(artefact: ConsentArtefact) -> bool:
+    """Whether the frequency check needs the number of uses inside the window: only when the
+    lifetime total could already fill it (uses in the window never exceed ``use_count``), so
+    a store counts its use log only for consents used that much."""
+    return artefact.use_count >= artefact.frequency.value
 
 
-def usability(artefact: ConsentArtefact, now: datetime) -> DenyReason | None:
+def usability(
+    artefact: ConsentArtefact, now: datetime, recent_uses: int | None = None
+) -> DenyReason | None:
     """Why the consent cannot be used at ``now`` whatever is asked (status, validity window,
     ``once``, frequency), or ``None`` if it can. A pending request is ``no-consent``: nothing
-    has been consented yet. Validity is ``valid_from <= now < valid_until``."""
+    has been consented yet. Validity is ``valid_from <= now < valid_until``.
+
+    ``recent_uses`` is the number of uses strictly after ``frequency.window_start(now)``; it
+    may be omitted when :func:`needs_window_count` is false. Omitted when it is needed, the
+    window counts as full (fail closed)."""
     now = as_utc(now)
     status = artefact.status
     if status is Status.DENIED:
@@ -139,7 +146,9 @@ def usability(artefact: ConsentArtefact, now: datetime) -> DenyReason | None:
         return DenyReason.NOT_YET_VALID
     if artefact.fetch_type is FetchType.ONCE and artefact.use_count >= 1:
         return DenyReason.ALREADY_USED
-    if uses_in_window(artefact, now) >= artefact.frequency.value:
+    if needs_window_count(artefact) and (
+        recent_uses is None or recent_uses >= artefact.frequency.value
+    ):
         return DenyReason.FREQUENCY_EXHAUSTED
     return None
 
@@ -176,24 +185,31 @@ def evaluate(
     purpose: str,
     now: datetime,
     provider: str | None = None,
+    recent_uses: int | None = None,
 ) -> DenyReason | None:
     """The first reason this one consent does not permit the request, or ``None``."""
     return coverage(artefact, consumer, subject, category, purpose, provider) or usability(
-        artefact, now
+        artefact, now, recent_uses
+    )
+
+
+def _recency(artefact: ConsentArtefact) -> tuple[int, int, datetime, str]:
+    return (
+        artefact.version,
+        artefact.use_count,
+        artefact.last_used_at or EARLIEST,
+        artefact.digest(),
     )
 
 
 def latest_versions(consents: Iterable[ConsentArtefact]) -> dict[str, ConsentArtefact]:
-    """Newest version of each consent, so callers may pass whole histories. Two different
-    artefacts claiming the same version are ordered by digest: arbitrary but deterministic."""
+    """Newest state of each consent, so callers may pass whole histories: the highest version,
+    then the most used copy of it (uses move counters, not versions), then — for two different
+    artefacts claiming the same version — the larger digest: arbitrary but deterministic."""
     latest: dict[str, ConsentArtefact] = {}
     for artefact in consents:
         held = latest.get(artefact.consent_id)
-        if (
-            held is None
-            or artefact.version > held.version
-            or (artefact.version == held.version and artefact.digest() > held.digest())
-        ):
+        if held is None or _recency(artefact) > _recency(held):
             latest[artefact.consent_id] = artefact
     return latest
 
@@ -208,15 +224,23 @@ def decide(
     now: datetime,
     consent_id: str | None = None,
     provider: str | None = None,
+    recent_uses: Mapping[str, int] | None = None,
 ) -> Permit | Deny:
-    """Permit or deny one release; see the module docstring for the precedence rules."""
+    """Permit or deny one release; see the module docstring for the precedence rules.
+
+    ``recent_uses`` maps a consent id to its uses inside the frequency window ending at
+    ``now`` (see :func:`usability`); consents missing from it that need the count are
+    treated as exhausted."""
     now = as_utc(now)
+    recent = recent_uses or {}
     latest = latest_versions(consents)
     if consent_id is not None:
         chosen = latest.get(consent_id)
         if chosen is None:
             return Deny(DenyReason.CONSENT_NOT_FOUND, consent_id)
-        reason = evaluate(chosen, consumer, subject, category, purpose, now, provider)
+        reason = evaluate(
+            chosen, consumer, subject, category, purpose, now, provider, recent.get(consent_id)
+        )
         if reason is None:
             return Permit(consent_id=chosen.consent_id, version=chosen.version)
         return Deny(reason, consent_id)
@@ -232,7 +256,15 @@ def decide(
     pool = [
         a for a in latest.values() if a.data_consumer == consumer and a.data_principal == subject
     ]
-    outcomes = [(evaluate(a, consumer, subject, category, purpose, now, provider), a) for a in pool]
+    outcomes = [
+        (
+            evaluate(
+                a, consumer, subject, category, purpose, now, provider, recent.get(a.consent_id)
+            ),
+            a,
+        )
+        for a in pool
+    ]
     permitting = [a for reason, a in outcomes if reason is None]
     if permitting:
         best = min(permitting, key=lambda a: (a.valid_until, a.consent_id))

@@ -27,10 +27,10 @@ Rules where SPEC is silent (chosen here):
   that starts in the future stays where it is.
 * Clock skew: an instant earlier than the latest one already in the artefact is recorded as that
   latest one, so history never runs backwards even if two servers' clocks disagree slightly.
-* A recorded use is a new version too (usage is part of what the digest covers) but not a status
-  change: history is untouched and no consent event is emitted — the release itself is the
-  ledger event, built by the caller. A spent ``once`` consent stays ``active``; decisions answer
-  ``already-used``.
+* A recorded use is no new version and no status change: only the live counters move
+  (``use_count``, ``last_used_at``, outside the digest), history is untouched and no consent event
+  is emitted — the release itself is the ledger event, built by the caller. A spent ``once``
+  consent stays ``active``; decisions answer ``already-used``.
 """
 
 from __future__ import annotations
@@ -396,17 +396,16 @@ def revoke(
 # -- uses ---------------------------------------------------------------------------------
 
 
-def record_use(artefact: ConsentArtefact, now: datetime) -> ConsentArtefact:
-    """The next version after one release at ``now``, or ``ConsentUseRefused`` (403, with
-    the decision reason) when status, validity, ``once`` or frequency forbid it. Whether the
-    consent covers the release (consumer, subject, category, purpose) is ``decide``'s job; the
-    caller runs both on the same locked version so a concurrent revoke cannot slip between."""
+def record_use(
+    artefact: ConsentArtefact, now: datetime, recent_uses: int | None = None
+) -> ConsentArtefact:
+    """The same version after one release at ``now`` (counters moved on, no new version), or
+    ``ConsentUseRefused`` (403, with the decision reason) when status, validity, ``once`` or
+    frequency forbid it; ``recent_uses`` as in :func:`consent.decision.usability`. Whether
+    the consent covers the release (consumer, subject, category, purpose) is ``decide``'s job;
+    the caller runs both on the same locked row so a concurrent revoke cannot slip between."""
     at = _stamp(artefact, now)
-    refusal = usability(artefact, at)
+    refusal = usability(artefact, at, recent_uses)
     if refusal is not None:
         raise ConsentUseRefused(refusal.value, refusal.text)
-    start = artefact.frequency.window_start(at)
-    recent = tuple(used_at for used_at in artefact.uses if used_at > start)
-    return _next_version(
-        artefact, use_count=artefact.use_count + 1, last_used_at=at, uses=(*recent, at)
-    )
+    return artefact.with_usage(artefact.use_count + 1, at)

@@ -21,8 +21,8 @@ from consent.errors import ConsentInvalid
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(microsecond=0, tzinfo=UTC)
 
-#: Upper bound of ``Frequency.value``: the artefact keeps one timestamp per use in the current
-#: window, so the bound also bounds the artefact's size.
+#: Upper bound of ``Frequency.value``: beyond a thousand uses per period a consent is no longer
+#: a citizen's decision about a use but a standing data feed, which needs a legal basis.
 MAX_USES_PER_PERIOD = 1000
 #: Upper bound of ``DataLife.value`` (in its unit), far beyond any real retention schedule.
 MAX_DATA_LIFE = 10_000

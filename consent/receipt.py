@@ -3,7 +3,7 @@
 The JWS payload is the artefact's canonical encoding byte for byte, so a verifier that has the
 receipt can recompute the version's digest and check it against the next version's
 ``predecessor_hash``. Every field is included: none is internal (the principal is the citizen
-id, never the CURP, and ``uses`` only holds timestamps).
+id, never the CURP; usage is two counters).
 
 Header: ``alg`` EdDSA (Ed25519), ``kid`` of a key in the service's JWKS, ``typ``
 ``consent-receipt+jwt`` (RFC 8725 §3.11 explicit typing). The same key ring signs access

@@ -1,8 +1,10 @@
-"""Consent storage: the current version of each consent, and every version ever made.
+"""Consent storage: the current version of each consent, every version ever made, every use.
 
 The ``consents`` row is what decisions read and lock; ``consent_versions`` is append-only
 history (a version is never updated), so the ``predecessor_hash`` chain a citizen verifies is
-exactly what the database holds. I/O only: the rules live in the pure modules.
+exactly what the database holds. Uses are not versions: the row carries the live counters
+(``use_count``, ``last_used_at``) and ``consent_uses`` logs each use, which is what the sliding
+frequency window is counted from. I/O only: the rules live in the pure modules.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -54,6 +58,9 @@ class ConsentRow(ConsentBase):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     change_seq: Mapped[int] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Live usage counters (outside the version's digest), moved on by each release.
+    use_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_consents_principal_consumer", "principal", "consumer"),
@@ -62,7 +69,36 @@ class ConsentRow(ConsentBase):
     )
 
     def to_artefact(self) -> ConsentArtefact:
-        return ConsentArtefact.from_dict(json.loads(self.artefact))
+        """The current version with the live counters."""
+        return stored_artefact(self.artefact).with_usage(self.use_count, self.last_used_at)
+
+    def stored_artefact(self) -> ConsentArtefact:
+        """The current version exactly as stored (counters as when it was made)."""
+        return stored_artefact(self.artefact)
+
+
+@lru_cache(maxsize=8192)
+def stored_artefact(canonical: bytes) -> ConsentArtefact:
+    """Parse stored canonical bytes, remembered: versions are immutable and a busy consent is
+    decided on many times between two status changes (artefacts are frozen, so sharing is
+    safe)."""
+    return ConsentArtefact.from_dict(json.loads(canonical))
+
+
+class ConsentUse(ConsentBase):
+    """One release under a consent: the log the sliding frequency window is counted from."""
+
+    __tablename__ = "consent_uses"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    consent_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("consents.consent_id", ondelete="CASCADE")
+    )
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The ledger queue id of the release event (its anchor).
+    queue_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_consent_uses_consent_used", "consent_id", "used_at"),)
 
 
 class ConsentVersionRow(ConsentBase):
@@ -154,6 +190,8 @@ def apply_version(
     row.anchor_queue_id = queue_id
     row.updated_at = now
     row.change_seq = change_seq
+    row.use_count = artefact.use_count
+    row.last_used_at = artefact.last_used_at
     return row
 
 

@@ -164,6 +164,7 @@ class LedgerEvent:
     request_id: str | None = None
     extra: Mapping[str, ExtraValue] = field(default_factory=dict)
     v: int = EVENT_VERSION
+    _leaf: bytes = field(init=False, repr=False, compare=False, default=b"")
 
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
@@ -192,10 +193,13 @@ class LedgerEvent:
                 raise EventError("extra strings must be at most 128 characters")
         object.__setattr__(self, "extra", dict(self.extra))
         try:
-            size = len(self.to_leaf())
+            leaf = json.dumps(
+                self.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
         except UnicodeEncodeError as exc:  # lone surrogates: not UTF-8, cannot be hashed
             raise EventError("event text must be valid Unicode (UTF-8)") from exc
-        if size > MAX_LEAF_SIZE:
+        object.__setattr__(self, "_leaf", leaf)  # frozen: encoded once, here
+        if len(leaf) > MAX_LEAF_SIZE:
             raise EventError(f"an event leaf is at most {MAX_LEAF_SIZE} bytes")
 
     def body(self) -> dict[str, Any]:
@@ -220,9 +224,7 @@ class LedgerEvent:
 
     def to_leaf(self) -> bytes:
         """The canonical bytes hashed into the tree (``SHA-256(0x00 || leaf)``)."""
-        return json.dumps(
-            self.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        return self._leaf
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> LedgerEvent:

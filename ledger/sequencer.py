@@ -74,6 +74,10 @@ _QUEUE_NOT_EMPTY = select(queue.c.id).limit(1)
 _STATE_ROW = state.c.id == STATE_ID
 
 
+#: Pause after a batch that was not full (see :meth:`Sequencer.run`).
+DEFAULT_PACE = 0.25
+
+
 class Sequencer:
     """Integrates queued events in batches and signs one checkpoint per batch.
 
@@ -93,8 +97,10 @@ class Sequencer:
         max_batch: int = 10_000,
         max_delay: float = 0.5,
         linger: float = 0.005,
+        pace: float | None = None,
         sqlite_cache_mib: int | None = 64,
         clock: Callable[[], datetime] = _now,
+        writer_lock: asyncio.Lock | None = None,
     ) -> None:
         if not is_valid_key_name(key_name):
             raise NoteError(f"invalid signed-note key name {key_name!r}")
@@ -109,6 +115,10 @@ class Sequencer:
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.linger = linger
+        pace = min(DEFAULT_PACE, max_delay) if pace is None else pace
+        if not 0 <= pace <= max_delay:
+            raise ValueError("pace must be in [0, max_delay] seconds")
+        self.pace = pace
         # SQLite's default page cache (2 MiB) cannot hold the index pages a 10 000-row batch
         # touches in seven leaf indexes; 64 MiB makes batches ~40 % faster. Per connection,
         # allocated only as pages are used. None leaves the engine's setting alone.
@@ -117,6 +127,9 @@ class Sequencer:
         )
         self._key = signing_key
         self._clock = clock
+        # The host process's own queue for SQLite's single write lock, if it keeps one: taking
+        # it around a batch means its other writers never meet a busy database.
+        self._writer_lock = writer_lock
         self._compact: CompactRange | None = None
         self._prepared = False
         self._wake: asyncio.Event | None = None
@@ -137,9 +150,9 @@ class Sequencer:
 
         Idempotent and safe to race with other sequencers; returns the latest checkpoint.
         """
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             await ensure_state(conn)
-        async with self.engine.begin() as conn:
+        async with self._writing(), self.engine.begin() as conn:
             size, root = await self._lock(conn)
             row = (
                 await conn.execute(
@@ -157,10 +170,14 @@ class Sequencer:
         return signed
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Integrate until ``stop`` is set: back to back while there is work, else poll.
+        """Integrate until ``stop`` is set: paced while there is work, else poll.
 
         The poll interval (``max_delay``, at most 1 s) bounds the merge delay of events
-        appended by other processes; :meth:`notify` cuts it for local ones. Errors (a lost
+        appended by other processes; :meth:`notify` cuts it for local ones. Under steady load
+        a batch that was not full is followed by a pause of ``pace`` seconds: a batch has a
+        fixed cost (a dozen statements and a signature) that back-to-back batches of a few
+        events would pay per event, taking CPU from the requests that append them. A full
+        batch goes again at once. Errors (a lost
         database connection, a lock timeout) are logged and retried with backoff: the queue
         keeps the events meanwhile. :class:`LedgerCorruptError` stops the loop.
         """
@@ -172,6 +189,7 @@ class Sequencer:
                 try:
                     if not self._prepared:
                         await self.prepare()
+                    before = self.integrated
                     signed = await self.integrate_once()
                     backoff = 0.05
                 except LedgerCorruptError:
@@ -183,7 +201,9 @@ class Sequencer:
                     backoff = min(backoff * 2, self.max_delay)
                     continue
                 if signed is not None:
-                    continue  # there may be more: go again without waiting
+                    if self.integrated - before < self.max_batch and self.pace > 0:
+                        await _wait_any(stopping, None, self.pace)
+                    continue
                 self._wake.clear()
                 await _wait_any(stopping, self._wake, self.max_delay)
                 if self._wake.is_set() and self.linger > 0 and not stop.is_set():
@@ -192,6 +212,10 @@ class Sequencer:
             stopping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await stopping
+
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[object]:
+        lock = self._writer_lock
+        return lock if lock is not None else contextlib.nullcontext()
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -202,7 +226,7 @@ class Sequencer:
         async with self.engine.connect() as conn:  # lock-free peek: idle polls write nothing
             if (await conn.execute(_QUEUE_NOT_EMPTY)).first() is None:
                 return None
-        async with self.engine.connect() as conn:
+        async with self._writing(), self.engine.connect() as conn:
             if self._sqlite_cache is not None and conn.dialect.name == "sqlite":
                 await conn.exec_driver_sql(self._sqlite_cache)
                 await conn.commit()  # ends SQLAlchemy's autobegin; SQLite opened nothing

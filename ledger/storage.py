@@ -216,7 +216,8 @@ Executor = AsyncConnection | AsyncSession
 """Anything with ``await x.execute(statement, params)``: the caller's connection or session."""
 
 
-def _queue_row(event: LedgerEvent) -> dict[str, Any]:
+def queue_row(event: LedgerEvent) -> dict[str, Any]:
+    """The queue row of ``event``: the parameters of :data:`INSERT_QUEUE_SQL`."""
     return {
         "leaf": event.to_leaf(),
         "type": event.type,
@@ -249,6 +250,15 @@ async def dialect_name(conn: Executor) -> str:
 
 _INSERT_QUEUE_RETURNING = queue.insert().returning(queue.c.id)
 
+#: :func:`append` in portable SQL with ``:named`` parameters (the keys of :func:`queue_row`),
+#: for callers that run plain-SQL units of work; it returns the queue id. Timestamps must be
+#: bound the way ``UTCDateTime`` binds them on the database at hand.
+INSERT_QUEUE_SQL: Final = (
+    "INSERT INTO ledger_queue (leaf, type, at, subject, consumer, purpose, legal_basis, outcome)"
+    " VALUES (:leaf, :type, :at, :subject, :consumer, :purpose, :legal_basis, :outcome)"
+    " RETURNING id"
+)
+
 
 async def append(conn: Executor, event: LedgerEvent) -> int:
     """Queue ``event`` inside the caller's transaction and return its queue id (the anchor).
@@ -257,14 +267,14 @@ async def append(conn: Executor, event: LedgerEvent) -> int:
     is never an action without its event nor an event without its action. The id resolves to
     a leaf index once the sequencer integrates it (:func:`ledger.proofs.leaf_index_for`).
     """
-    result = await conn.execute(_INSERT_QUEUE_RETURNING, _queue_row(event))
+    result = await conn.execute(_INSERT_QUEUE_RETURNING, queue_row(event))
     return int(result.scalar_one())
 
 
 async def append_many(conn: Executor, events: list[LedgerEvent]) -> None:
     """Queue several events in one ``executemany`` (bulk imports, benchmarks); no ids back."""
     if events:
-        await conn.execute(queue.insert(), [_queue_row(e) for e in events])
+        await conn.execute(queue.insert(), [queue_row(e) for e in events])
 
 
 async def ensure_state(conn: Executor) -> None:

@@ -42,6 +42,7 @@ from wallet.me import MeController
 from wallet.problems import exception_handlers
 from wallet.services import Services, background_work, build_services, dependencies, services_of
 from wallet.settings import Settings
+from wallet.unitofwork import SqliteWriter
 from wallet.web import DEFAULT_BODY_TYPES, check_request, client_address, security_headers_hook
 
 __all__ = ["Services", "build_services", "create_app"]
@@ -86,6 +87,8 @@ def create_app(
                 await background
             if services.folder_reader.fast is not None:
                 services.folder_reader.fast.close()
+            if isinstance(services.transactions, SqliteWriter):
+                services.transactions.close()
             await services.engine.dispose()
 
     def provide_address(request: Request[Any, Any, Any]) -> str:

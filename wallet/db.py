@@ -53,11 +53,17 @@ def _sqlite_begin(connection: Any) -> None:
 WRITE_OPTION = "carpeta_write"
 
 
+def is_sqlite_file(url: str) -> bool:
+    """SQLite on a file (not in memory): other connections can open the same database."""
+    database = make_url(url).database
+    return is_sqlite(url) and database is not None and database not in {"", ":memory:"}
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine; ``hide_parameters`` keeps CURPs and tokens out of error messages."""
     if is_sqlite(url):
         database = make_url(url).database
-        in_memory = database is None or database in {"", ":memory:"}
+        in_memory = not is_sqlite_file(url)
         if database is not None and not in_memory:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Enough pooled connections for a worker's concurrent requests: opening one costs a

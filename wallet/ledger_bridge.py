@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,9 +36,12 @@ class LedgerWriter:
     def subject(self, citizen_id: str) -> str:
         return pseudonym(self._secret, citizen_id)
 
-    async def record(
+    async def record(self, session: AsyncSession, kind: str, **fields: Any) -> int:
+        """Queue one event; returns its queue id (the anchor until the leaf index is known)."""
+        return await append(session, self.event(kind, **fields))
+
+    def event(
         self,
-        session: AsyncSession,
         kind: str,
         *,
         citizen_id: str,
@@ -51,9 +55,9 @@ class LedgerWriter:
         outcome: str | None = None,
         request_id: str | None = None,
         extra: Mapping[str, ExtraValue] | None = None,
-    ) -> int:
-        """Queue one event; returns its queue id (the anchor until the leaf index is known)."""
-        event = LedgerEvent(
+    ) -> LedgerEvent:
+        """The event, with the citizen replaced by their pseudonym (no I/O)."""
+        return LedgerEvent(
             type=kind,
             at=at,
             subject=self.subject(citizen_id),
@@ -67,7 +71,6 @@ class LedgerWriter:
             request_id=request_id,
             extra=dict(extra or {}),
         )
-        return await append(session, event)
 
     async def consent_event(self, session: AsyncSession, event: ConsentEvent) -> int:
         return await self.record(

@@ -44,6 +44,7 @@ from wallet.ledger_routes import LedgerIdentity
 from wallet.lowband import purge_idempotency_records
 from wallet.release import ReleaseService
 from wallet.settings import Settings
+from wallet.unitofwork import AlchemyTransactions, SqliteWriter, TxSource, write_session
 
 log = logging.getLogger("carpeta.app")
 
@@ -65,6 +66,9 @@ class Services:
     #: SQLite only: writers of this process queue here, in order, instead of racing for the
     #: database's write lock in SQLite's sleep-and-retry loop (which is unfair and slow).
     write_lock: asyncio.Lock | None
+    #: Plain-SQL units of work (:mod:`wallet.unitofwork`): on the event loop for a SQLite
+    #: file, through the write sessions otherwise.
+    transactions: TxSource
     clock: Clock = field(metadata={"inject": Clock})
     cursor_key: bytes = field(metadata={"inject": bytes})
     registry: CitizenRegistry = field(metadata={"inject": CitizenRegistry})
@@ -112,6 +116,12 @@ async def build_services(
     origin = settings.resolved_ledger_origin
     ledger_identity = LedgerIdentity(origin, origin, keystore.ed25519("ledger"))
     consent_service = ConsentService(access_tokens.ring, ledger_writer, registry)
+    write_lock = asyncio.Lock() if db.is_sqlite(url) else None
+    transactions: TxSource = (
+        SqliteWriter(url, write_lock)
+        if write_lock is not None and db.is_sqlite_file(url)
+        else AlchemyTransactions(sessions, write_lock)
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -119,9 +129,16 @@ async def build_services(
         read_sessions=db.session_factory(engine),
         keystore=keystore,
         access_tokens=access_tokens,
-        sequencer=Sequencer(engine, ledger_identity.private_key, origin, ledger_identity.key_name),
-        write_lock=asyncio.Lock() if db.is_sqlite(url) else None,
-        webhooks=WebhookDispatcher(sessions, access_tokens.ring, clock),
+        sequencer=Sequencer(
+            engine,
+            ledger_identity.private_key,
+            origin,
+            ledger_identity.key_name,
+            writer_lock=write_lock,
+        ),
+        write_lock=write_lock,
+        transactions=transactions,
+        webhooks=WebhookDispatcher(sessions, access_tokens.ring, clock, lock=write_lock),
         clock=clock,
         cursor_key=keystore.secret("sync-cursor"),
         registry=registry,
@@ -152,7 +169,13 @@ async def build_services(
         ledger_identity=ledger_identity,
         ledger_engine=engine,
         consent_service=consent_service,
-        release_service=ReleaseService(consent_service, access_tokens.ring),
+        release_service=ReleaseService(
+            consent_service,
+            access_tokens.ring,
+            transactions,
+            lambda: write_session(sessions, write_lock),
+            clock,
+        ),
         sms_for_citizen=sms,
     )
 
@@ -171,11 +194,7 @@ async def provide_db_session(
         async with services.read_sessions() as session:
             yield session
         return
-    if services.write_lock is None:
-        async with services.sessions() as session:
-            yield session
-        return
-    async with services.write_lock, services.sessions() as session:
+    async with write_session(services.sessions, services.write_lock) as session:
         yield session
 
 
@@ -232,7 +251,10 @@ async def _every(stop: asyncio.Event, seconds: float, work: Any) -> None:
 
 async def _housekeeping(services: Services) -> None:
     """Purge expired sign-in state and idempotency records."""
-    async with services.sessions() as session:
+    async with write_session(services.sessions, services.write_lock) as session:
         await purge_expired(session, services.clock.now())
-    async with services.sessions() as session, session.begin():
+    async with (
+        write_session(services.sessions, services.write_lock) as session,
+        session.begin(),
+    ):
         await purge_idempotency_records(session, services.clock.now())

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent.artefact import (
+    LIVE_FIELDS,
     AccessMode,
     Actor,
     ConsentArtefact,
@@ -27,7 +28,7 @@ from consent.artefact import (
 )
 from consent.errors import ConsentInvalid
 from consent.machine import approve, grant_consent, pause, record_use, request_consent, resume
-from consent.periods import DataLife, Frequency, TimeUnit, rfc3339, shift
+from consent.periods import DataLife, Frequency, TimeUnit, as_utc, rfc3339, shift
 
 T0 = datetime(2025, 5, 10, 8, 30, tzinfo=UTC)
 RFC3339_Z = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -55,6 +56,12 @@ instants = st.datetimes(
 texts = st.text(min_size=1, max_size=20).filter(str.strip)
 
 
+def usages(fetch: FetchType) -> st.SearchStrategy[tuple[int, datetime | None]]:
+    """Consistent live counters: a last use exactly when there was a use, ``once`` at most one."""
+    counts = st.integers(1, 1 if fetch is FetchType.ONCE else 10**6)
+    return st.just((0, None)) | st.tuples(counts, instants)
+
+
 @st.composite
 def artefacts(draw: st.DrawFn) -> ConsentArtefact:
     """Well-formed artefacts of every status, built straight from the constructor."""
@@ -63,11 +70,7 @@ def artefacts(draw: st.DrawFn) -> ConsentArtefact:
     valid_until = valid_from + timedelta(seconds=draw(st.integers(1, 86400 * 400)))
     fetch = draw(st.sampled_from(FetchType))
     frequency = Frequency(draw(st.sampled_from(TimeUnit)), draw(st.integers(1, 3)))
-    limit = 1 if fetch is FetchType.ONCE else frequency.value
-    uses = sorted(draw(st.lists(instants, max_size=limit)))
-    extra = 0 if fetch is FetchType.ONCE else draw(st.integers(0, 5))
-    use_count = len(uses) + extra if uses else draw(st.integers(0, 1 if limit == 1 else 5))
-    last = uses[-1] if uses else (draw(instants) if use_count else None)
+    use_count, last = draw(usages(fetch))
     status = draw(st.sampled_from(Status))
     return ConsentArtefact(
         consent_id=draw(texts),
@@ -90,7 +93,6 @@ def artefacts(draw: st.DrawFn) -> ConsentArtefact:
         history=(HistoryEntry(status, created, draw(st.sampled_from(Actor)), None),),
         use_count=use_count,
         last_used_at=last,
-        uses=tuple(uses),
         ledger_anchor=draw(st.none() | st.builds(LedgerAnchor, st.integers(0, 10**9))),
     )
 
@@ -111,26 +113,88 @@ def test_canonical_form_is_sorted_compact_utf8_json_with_z_timestamps(
     assert encoded == json.dumps(
         data, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
-    stamps = [data["created_at"], data["valid_from"], data["valid_until"], *data["uses"]]
+    assert "uses" not in data
+    stamps = [data["created_at"], data["valid_from"], data["valid_until"]]
     stamps += [entry["at"] for entry in data["history"]]
+    stamps += [data["last_used_at"]] if data["use_count"] else []
+    assert (data["last_used_at"] is None) == (data["use_count"] == 0)
     assert all(RFC3339_Z.fullmatch(stamp) for stamp in stamps)
 
 
-@given(artefacts(), st.builds(LedgerAnchor, st.integers(0, 99), st.just("q-1"), st.just("cp")))
-def test_digest_covers_everything_but_the_ledger_anchor(
-    artefact: ConsentArtefact, anchor: LedgerAnchor
-) -> None:
-    covered = {k: v for k, v in artefact.to_dict().items() if k != "ledger_anchor"}
+@given(artefacts())
+def test_digest_covers_everything_but_the_live_fields(artefact: ConsentArtefact) -> None:
+    assert {"use_count", "last_used_at", "ledger_anchor"} == LIVE_FIELDS
+    data = artefact.to_dict()
+    assert {"use_count", "last_used_at", "ledger_anchor"} <= data.keys()
+    covered = {k: v for k, v in data.items() if k not in LIVE_FIELDS}
     expected = hashlib.sha256(
         json.dumps(covered, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     ).hexdigest()
-    assert artefact.digest() == expected == digest_of(artefact.to_dict())
-    anchored = artefact.with_anchor(anchor)
-    assert anchored.version == artefact.version
-    assert anchored.digest() == artefact.digest()
-    assert anchored.canonical_bytes() != artefact.with_anchor(None).canonical_bytes()
+    assert artefact.digest() == expected == digest_of(data)
     reworded = Purpose(artefact.purpose.code, artefact.purpose.text + "!")
     assert replace(artefact, purpose=reworded).digest() != artefact.digest()
+    later = artefact.valid_until + timedelta(seconds=1)
+    assert replace(artefact, valid_until=later).digest() != artefact.digest()
+
+
+@given(
+    st.data(),
+    artefacts(),
+    st.builds(LedgerAnchor, st.integers(0, 99), st.just("q-1"), st.just("cp")),
+)
+def test_live_annotations_keep_the_version_and_its_digest(
+    data: st.DataObject, artefact: ConsentArtefact, anchor: LedgerAnchor
+) -> None:
+    use_count, last_used_at = data.draw(usages(artefact.fetch_type))
+    annotated = artefact.with_usage(use_count, last_used_at).with_anchor(anchor)
+    assert annotated.digest() == artefact.digest()
+    assert annotated.digest() == digest_of(annotated.to_dict()) == digest_of(artefact.to_dict())
+    assert (annotated.version, annotated.predecessor_hash) == (
+        artefact.version,
+        artefact.predecessor_hash,
+    )
+    stamp = None if last_used_at is None else as_utc(last_used_at)
+    assert (annotated.use_count, annotated.last_used_at, annotated.ledger_anchor) == (
+        use_count,
+        stamp,
+        anchor,
+    )
+    assert (
+        replace(
+            annotated,
+            use_count=artefact.use_count,
+            last_used_at=artefact.last_used_at,
+            ledger_anchor=artefact.ledger_anchor,
+        )
+        == artefact
+    )
+    # The counters are still part of what a receipt signs; the anchor too.
+    body = json.loads(annotated.canonical_bytes())
+    assert body["use_count"] == use_count
+    if (use_count, stamp) != (artefact.use_count, artefact.last_used_at):
+        assert annotated.canonical_bytes() != artefact.with_anchor(anchor).canonical_bytes()
+    assert annotated.canonical_bytes() != annotated.with_anchor(None).canonical_bytes()
+    assert ConsentArtefact.from_dict(body) == annotated
+
+
+@given(artefacts())
+def test_with_usage_validates_the_counters(artefact: ConsentArtefact) -> None:
+    assert artefact.with_usage(artefact.use_count, artefact.last_used_at) is artefact
+    with pytest.raises(ConsentInvalid, match="last_used_at"):
+        artefact.with_usage(1, None)
+    with pytest.raises(ConsentInvalid, match="last_used_at"):
+        artefact.with_usage(0, T0)
+    with pytest.raises(ConsentInvalid, match="use_count"):
+        artefact.with_usage(-1, T0)
+    if artefact.fetch_type is FetchType.ONCE:
+        with pytest.raises(ConsentInvalid, match="use_count"):
+            artefact.with_usage(2, T0)
+    mexico_city = timezone(timedelta(hours=-6))
+    moved = artefact.with_usage(
+        3 if artefact.fetch_type is FetchType.PERIODIC else 1,
+        datetime(2025, 5, 10, 2, 30, 15, 500, tzinfo=mexico_city),
+    )
+    assert moved.last_used_at == datetime(2025, 5, 10, 8, 30, 15, tzinfo=UTC)
 
 
 def test_values_are_normalised_on_construction() -> None:
@@ -166,6 +230,9 @@ def test_non_ascii_text_is_encoded_literally() -> None:
         ({"status": Status.PAUSED}, "history"),
         ({"access_mode": "read"}, "access_mode"),
         ({"use_count": 1}, "last_used_at"),
+        ({"last_used_at": T0}, "last_used_at"),
+        ({"use_count": -1, "last_used_at": T0}, "use_count"),
+        ({"use_count": True, "last_used_at": T0}, "use_count"),
         ({"data_consumer": ""}, "data_consumer"),
     ],
 )
@@ -178,7 +245,10 @@ def test_invariants_are_enforced(change: dict[str, object], message: str) -> Non
 def test_once_consents_hold_at_most_one_use() -> None:
     artefact = granted(fetch_type=FetchType.ONCE)
     with pytest.raises(ConsentInvalid):
-        replace(artefact, use_count=2, last_used_at=T0, uses=(T0,))
+        replace(artefact, use_count=2, last_used_at=T0)
+    assert replace(artefact, use_count=1, last_used_at=T0).use_count == 1
+    periodic = granted()
+    assert replace(periodic, use_count=2, last_used_at=T0).use_count == 2
 
 
 def test_frequency_and_data_life_are_validated() -> None:
@@ -218,16 +288,30 @@ def _life() -> list[ConsentArtefact]:
     used = record_use(active, T0 + timedelta(hours=2))
     paused = pause(used, Actor.CITIZEN, T0 + timedelta(hours=3)).artefact
     resumed = resume(paused, Actor.CITIZEN, T0 + timedelta(hours=4)).artefact
-    return [requested, active, used, paused, resumed]
+    return [requested, used, paused, resumed]
 
 
 def test_a_consents_life_forms_a_verifying_chain() -> None:
     chain = _life()
     assert chain_problems(chain) == ()
-    assert [a.version for a in chain] == [1, 2, 3, 4, 5]
+    assert [a.version for a in chain] == [1, 2, 3, 4]
     assert all(b.predecessor_hash == a.digest() for a, b in pairwise(chain))
     assert chain[-1].history[:-1] == chain[-2].history
-    assert chain[2].history == chain[1].history  # a use is a version, not a status change
+    assert [a.use_count for a in chain] == [0, 1, 1, 1]
+    assert all(a.last_used_at == T0 + timedelta(hours=2) for a in chain[1:])
+    # A use is not a version: the chain verifies with version 2 as it stood before the use.
+    before_use = chain[1].with_usage(0, None)
+    assert before_use.digest() == chain[1].digest()
+    assert chain_problems([chain[0], before_use, *chain[2:]]) == ()
+    assert before_use.canonical_bytes() != chain[1].canonical_bytes()
+
+
+def test_chain_problems_finds_counters_running_backwards() -> None:
+    chain = _life()
+    forgotten = chain[2].with_usage(0, None)
+    assert forgotten.digest() == chain[2].digest()
+    problems = chain_problems([*chain[:2], forgotten, *chain[3:]])
+    assert problems == ("v3: goes back in time or in uses",)
 
 
 def test_chain_problems_finds_tampering() -> None:

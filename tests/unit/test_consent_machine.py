@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from consent.artefact import Actor, ConsentArtefact, FetchType, Purpose, Status
+from consent.artefact import Actor, ConsentArtefact, FetchType, LedgerAnchor, Purpose, Status
 from consent.errors import (
     ConsentActorNotAllowed,
     ConsentError,
@@ -250,26 +250,81 @@ def test_once_allows_exactly_one_use() -> None:
     assert active.fetch_type is FetchType.ONCE
     used = record_use(active, T0 + timedelta(hours=1))
     assert (used.use_count, used.last_used_at) == (1, T0 + timedelta(hours=1))
-    assert used.version == active.version + 1
-    assert used.predecessor_hash == active.digest()
+    # A use moves the live counters of the same version; it is not a new version.
+    assert (used.version, used.predecessor_hash) == (active.version, active.predecessor_hash)
+    assert used.digest() == active.digest()
+    assert used.history == active.history
     assert used.status is Status.ACTIVE
+    assert (active.use_count, active.last_used_at) == (0, None)  # the input is untouched
     with pytest.raises(ConsentUseRefused) as caught:
         record_use(used, T0 + timedelta(days=20))
     assert caught.value.reason == "already-used"
     assert (caught.value.slug, caught.value.status) == ("consent-required", 403)
 
 
+def _in_window(log: list[datetime], frequency: Frequency, now: datetime) -> int:
+    """What the caller counts from the consent's use log: uses strictly inside the window."""
+    return len([u for u in log if u > frequency.window_start(now)])
+
+
 def test_periodic_use_honours_the_sliding_window() -> None:
-    pending = requested(fetch_type=FetchType.PERIODIC, frequency=Frequency(TimeUnit.HOUR, 2))
+    frequency = Frequency(TimeUnit.HOUR, 2)
+    pending = requested(fetch_type=FetchType.PERIODIC, frequency=frequency)
+    active = approve(pending, Actor.CITIZEN, T0).artefact
+    log: list[datetime] = []
+    artefact = active
+    for minute in (1, 2):
+        now = T0 + timedelta(minutes=minute)
+        artefact = record_use(artefact, now, _in_window(log, frequency, now))
+        log.append(now)
+    assert (artefact.use_count, artefact.last_used_at) == (2, T0 + timedelta(minutes=2))
+    full = T0 + timedelta(minutes=60, seconds=59)
+    assert _in_window(log, frequency, full) == 2
+    with pytest.raises(ConsentUseRefused, match="número de consultas") as caught:
+        record_use(artefact, full, _in_window(log, frequency, full))
+    assert caught.value.reason == "frequency-exhausted"
+    # The use at minute 1 leaves the window exactly one hour later.
+    freed = T0 + timedelta(minutes=61)
+    assert _in_window(log, frequency, freed) == 1
+    artefact = record_use(artefact, freed, _in_window(log, frequency, freed))
+    assert (artefact.use_count, artefact.last_used_at) == (3, freed)
+    assert (artefact.version, artefact.digest()) == (active.version, active.digest())
+
+
+def test_a_use_needing_the_window_count_without_it_is_refused() -> None:
+    frequency = Frequency(TimeUnit.DAY, 2)
+    pending = requested(fetch_type=FetchType.PERIODIC, frequency=frequency)
     artefact = approve(pending, Actor.CITIZEN, T0).artefact
+    # Fewer lifetime uses than the frequency allows: the window cannot be full, no count needed.
     artefact = record_use(artefact, T0 + timedelta(minutes=1))
     artefact = record_use(artefact, T0 + timedelta(minutes=2))
-    with pytest.raises(ConsentUseRefused, match="número de consultas"):
-        record_use(artefact, T0 + timedelta(minutes=60, seconds=59))
-    # The use at minute 1 leaves the window exactly one hour later.
-    artefact = record_use(artefact, T0 + timedelta(minutes=61))
-    assert artefact.use_count == 3
-    assert artefact.uses == (T0 + timedelta(minutes=2), T0 + timedelta(minutes=61))
+    assert artefact.use_count == 2
+    later = T0 + timedelta(days=5)
+    with pytest.raises(ConsentUseRefused) as caught:
+        record_use(artefact, later)  # the count is needed now: missing means full
+    assert caught.value.reason == "frequency-exhausted"
+    with pytest.raises(ConsentUseRefused):
+        record_use(artefact, later, 2)
+    assert record_use(artefact, later, 0).use_count == 3
+    assert record_use(artefact, later, 1).use_count == 3
+
+
+def test_a_use_keeps_the_versions_ledger_anchor_and_never_goes_back_in_time() -> None:
+    anchor = LedgerAnchor(leaf_index=7, queue_id="q-7")
+    pending = requested(fetch_type=FetchType.PERIODIC, frequency=Frequency(TimeUnit.DAY, 5))
+    active = approve(pending, Actor.CITIZEN, T0).artefact.with_anchor(anchor)
+    used = record_use(active, T0 - timedelta(days=1))  # a server whose clock lags
+    assert used.ledger_anchor == anchor
+    assert used.last_used_at == active.updated_at == T0
+    ahead = record_use(used, T0 + timedelta(hours=3))
+    assert ahead.last_used_at == T0 + timedelta(hours=3)
+    behind = record_use(ahead, T0 + timedelta(hours=1))
+    assert (behind.use_count, behind.last_used_at) == (3, T0 + timedelta(hours=3))
+    assert (behind.version, behind.digest(), behind.ledger_anchor) == (
+        active.version,
+        active.digest(),
+        anchor,
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,10 @@ Random sequences of request / grant / approve / deny / pause / resume / revoke /
 expiry / use / decision. Every legal step must match the model, every illegal one must raise
 with the model's slug, every decision must equal the model's, and every consent's versions
 must form a verifying hash chain with an append-only, time-ordered history.
+
+The model keeps each consent's use log, as the store does; the machine under test only keeps
+the counters and is handed the in-window count the model computes (or, sometimes, no count,
+which must fail closed once the count could matter).
 """
 
 from __future__ import annotations
@@ -106,7 +110,12 @@ class Model:
             return now >= self.created + REQUEST_TTL
         return self.status in ("active", "paused") and now >= self.valid_until
 
-    def usable(self, now: datetime) -> str | None:
+    def in_window(self, now: datetime) -> int:
+        return len([u for u in self.uses if u > now - self.window])
+
+    def usable(self, now: datetime, counted: bool = True) -> str | None:
+        """Why no use is possible at ``now``; ``counted`` says whether the caller told the
+        in-window count (without it, a window the lifetime uses could fill counts as full)."""
         if self.status in ("denied", "revoked", "expired"):
             return self.status
         if self.status == "requested":
@@ -119,12 +128,20 @@ class Model:
             return "not-yet-valid"
         if self.once and self.uses:
             return "already-used"
-        if len([u for u in self.uses if u > now - self.window]) >= self.per_window:
+        if counted and self.in_window(now) >= self.per_window:
+            return "frequency-exhausted"
+        if not counted and len(self.uses) >= self.per_window:
             return "frequency-exhausted"
         return None
 
     def reason(
-        self, consumer: str, subject: str, category: str, purpose: str, now: datetime
+        self,
+        consumer: str,
+        subject: str,
+        category: str,
+        purpose: str,
+        now: datetime,
+        counted: bool = True,
     ) -> str | None:
         if self.consumer != consumer:
             return "consent-other-consumer"
@@ -134,7 +151,7 @@ class Model:
             return "category-not-covered"
         if self.purpose != purpose:
             return "purpose-mismatch"
-        return self.usable(now)
+        return self.usable(now, counted)
 
 
 def model_decision(
@@ -145,11 +162,14 @@ def model_decision(
     purpose: str,
     now: datetime,
     consent_id: str | None,
+    uncounted: frozenset[str] = frozenset(),
 ) -> Permit | Deny:
+    """The model's decision; ``uncounted`` are the consents the caller gave no count for."""
     if consent_id is not None:
         if consent_id not in models:
             return Deny(DenyReason("consent-not-found"), consent_id)
-        why = models[consent_id].reason(consumer, subject, category, purpose, now)
+        counted = consent_id not in uncounted
+        why = models[consent_id].reason(consumer, subject, category, purpose, now, counted)
         return Deny(DenyReason(why), consent_id) if why else Permit(consent_id=consent_id)
     for basis in LEGAL_BASES:
         if (basis.consumer, basis.category, basis.purpose) == (consumer, category, purpose):
@@ -157,7 +177,10 @@ def model_decision(
     mine = {cid: m for cid, m in models.items() if m.consumer == consumer and m.subject == subject}
     if not mine:
         return Deny(DenyReason.NO_CONSENT)
-    reasons = {cid: m.reason(consumer, subject, category, purpose, now) for cid, m in mine.items()}
+    reasons = {
+        cid: m.reason(consumer, subject, category, purpose, now, cid not in uncounted)
+        for cid, m in mine.items()
+    }
     ok = [cid for cid, why in reasons.items() if why is None]
     if ok:
         return Permit(consent_id=min(ok, key=lambda cid: (mine[cid].valid_until, cid)))
@@ -367,20 +390,36 @@ class ConsentMachine(RuleBasedStateMachine):
         self.versions[cid].append(outcome.artefact)
         model.status = "expired"
 
-    @rule(cid=consents)
-    def use(self, cid: str) -> None:
+    def _recent_uses(self, uncounted: frozenset[str] = frozenset()) -> dict[str, int]:
+        return {
+            cid: model.in_window(self.now)
+            for cid, model in self.models.items()
+            if cid not in uncounted
+        }
+
+    @rule(cid=consents, counted=st.sampled_from([True, True, True, False]))
+    def use(self, cid: str, counted: bool) -> None:
         model = self.models[cid]
-        expected = model.usable(self.now)
-        observe(f"use: {expected or 'ok'}")
+        expected = model.usable(self.now, counted)
+        recent = model.in_window(self.now) if counted else None
+        observe(f"use{'' if counted else ' uncounted'}: {expected or 'ok'}")
+        before = self._latest(cid)
         if expected is not None:
             with pytest.raises(ConsentUseRefused) as caught:
-                record_use(self._latest(cid), self.now)
+                record_use(before, self.now, recent)
             assert caught.value.reason == expected
             assert (caught.value.slug, caught.value.status) == ("consent-required", 403)
             return
-        artefact = record_use(self._latest(cid), self.now)
-        assert artefact.last_used_at == self.now
-        self.versions[cid].append(artefact)
+        artefact = record_use(before, self.now, recent)
+        # The same version with its counters moved on: no new version, same digest.
+        assert (artefact.version, artefact.predecessor_hash) == (
+            before.version,
+            before.predecessor_hash,
+        )
+        assert artefact.digest() == before.digest()
+        assert artefact.history == before.history
+        assert (artefact.use_count, artefact.last_used_at) == (before.use_count + 1, self.now)
+        self.versions[cid][-1] = artefact
         model.uses.append(self.now)
 
     # -- decisions ----------------------------------------------------------------------
@@ -391,13 +430,22 @@ class ConsentMachine(RuleBasedStateMachine):
         category=st.sampled_from(CATEGORIES),
         purpose=st.sampled_from(PURPOSES),
         which=st.one_of(st.none(), st.just("c999"), consents),
+        uncounted=st.just(frozenset[str]())
+        | st.frozensets(st.sampled_from([f"c{n:03d}" for n in range(1, MAX_CONSENTS + 1)])),
     )
     def data_request(
-        self, consumer: str, subject: str, category: str, purpose: str, which: str | None
+        self,
+        consumer: str,
+        subject: str,
+        category: str,
+        purpose: str,
+        which: str | None,
+        uncounted: frozenset[str],
     ) -> None:
         everything = [a for chain in self.versions.values() for a in chain]
-        got = decide(everything, LEGAL_BASES, consumer, subject, category, purpose, self.now, which)
-        want = model_decision(self.models, consumer, subject, category, purpose, self.now, which)
+        args = (consumer, subject, category, purpose, self.now, which)
+        got = decide(everything, LEGAL_BASES, *args, recent_uses=self._recent_uses(uncounted))
+        want = model_decision(self.models, *args, uncounted=uncounted)
         assert without_version(got) == want
         observe(f"decide: {getattr(got, 'reason', 'permit')}")
         if isinstance(got, Permit) and got.consent_id is not None:
@@ -410,7 +458,7 @@ class ConsentMachine(RuleBasedStateMachine):
         for cid, model in self.models.items():
             category = min(model.categories)
             args = (model.consumer, model.subject, category, model.purpose, self.now)
-            got = decide(latest, [], *args, consent_id=cid)
+            got = decide(latest, [], *args, consent_id=cid, recent_uses=self._recent_uses())
             assert without_version(got) == model_decision(self.models, *args, consent_id=cid)
 
     @invariant()
@@ -423,7 +471,9 @@ class ConsentMachine(RuleBasedStateMachine):
             assert times == sorted(times)
             assert times[-1] <= self.now
             assert last.status.value == self.models[cid].status
-            assert last.use_count == len(self.models[cid].uses)
+            uses = self.models[cid].uses
+            assert last.use_count == len(uses)
+            assert last.last_used_at == (uses[-1] if uses else None)
 
 
 ConsentMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=50)

@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 
 from consent.machine import REQUEST_TTL
 from consent.storage import ConsentRow
+from wallet.unitofwork import write_session
 
 if TYPE_CHECKING:
     from wallet.services import Services
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 async def expire_due_consents(services: Services, batch: int = 200) -> int:
     """Lapse up to ``batch`` due consents; returns how many lapsed."""
     now = services.clock.now()
-    async with services.sessions() as session:
+    async with write_session(services.sessions, services.write_lock) as session:
         rows = list(
             await session.scalars(
                 select(ConsentRow)

@@ -42,6 +42,8 @@ from wallet.problems import ApiProblem
 from wallet.sync import citizen_owner, next_change_seq
 
 NOT_FOUND = ApiProblem(404, "not-found", "No encontramos lo que buscas.")
+#: Receipts signed on read that are remembered per process (a phone re-reads its consents).
+LIVE_RECEIPTS = 4096
 
 
 def frequency_of(body: FrequencyIn | None) -> Frequency | None:
@@ -68,12 +70,28 @@ class ConsentService:
         self.ledger = ledger
         self.registry = registry
         self.new_id = new_id
+        self._live_receipts: dict[tuple[object, ...], str] = {}
 
     # -- storing ----------------------------------------------------------------------------
 
     def receipt(self, artefact: ConsentArtefact) -> str:
         key = self.ring.active
         return sign_receipt(artefact, key.private_key, key.kid)
+
+    def receipt_for(self, row: ConsentRow) -> str:
+        """The receipt of the current version *with the live counters*: the one stored with
+        the version while it is unused since, else signed now (and remembered)."""
+        stored = row.stored_artefact()
+        if (stored.use_count, stored.last_used_at) == (row.use_count, row.last_used_at):
+            return row.receipt
+        key = (row.consent_id, row.version, row.use_count, row.last_used_at, self.ring.active.kid)
+        receipt = self._live_receipts.get(key)
+        if receipt is None:
+            receipt = self.receipt(row.to_artefact())
+            if len(self._live_receipts) >= LIVE_RECEIPTS:
+                self._live_receipts.clear()
+            self._live_receipts[key] = receipt
+        return receipt
 
     async def store(
         self,
@@ -316,7 +334,9 @@ class ConsentService:
     async def view(self, session: AsyncSession, row: ConsentRow) -> ConsentOut:
         agency = await session.get(Agency, row.consumer)
         categories = await self._category_rows(session)
-        return consent_out(row, agency.name if agency else row.consumer, categories)
+        return consent_out(
+            row, agency.name if agency else row.consumer, categories, self.receipt_for(row)
+        )
 
     async def _category_rows(self, session: AsyncSession) -> dict[str, tuple[str, bool]]:
         rows = await session.execute(
@@ -326,7 +346,7 @@ class ConsentService:
 
 
 def consent_out(
-    row: ConsentRow, consumer_name: str, categories: dict[str, tuple[str, bool]]
+    row: ConsentRow, consumer_name: str, categories: dict[str, tuple[str, bool]], receipt: str
 ) -> ConsentOut:
     artefact = row.to_artefact()
     data = artefact.to_dict()
@@ -353,6 +373,6 @@ def consent_out(
             HistoryItem(status=h["status"], at=h["at"], by=h["by"], reason=h.get("reason"))
             for h in data["history"]
         ],
-        receipt=row.receipt,
+        receipt=receipt,
         ledger={"queue_id": row.anchor_queue_id} if row.anchor_queue_id else None,
     )

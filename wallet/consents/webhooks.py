@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from consent.storage import WebhookDelivery
 from eidentity.clock import Clock
 from eidentity.tokens import KeyRing
+from wallet.unitofwork import write_session
 
 log = logging.getLogger("carpeta.webhooks")
 
@@ -61,8 +62,10 @@ class WebhookDispatcher:
         clock: Clock,
         timeout: float = 5.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self.sessions = sessions
+        self.lock = lock
         self.ring = ring
         self.clock = clock
         self.timeout = timeout
@@ -70,9 +73,15 @@ class WebhookDispatcher:
         self.wake = asyncio.Event()
 
     async def deliver_due(self, limit: int = 50) -> int:
-        """Try every delivery that is due; returns how many were delivered now."""
+        """Try every delivery that is due; returns how many were delivered now.
+
+        No transaction stays open across the network: the due deliveries are claimed first
+        (their next attempt moved past the time the attempts can take, so another process
+        does not send them too), then sent, then their outcomes are written. A crash between
+        the two leaves the claim to lapse and the delivery to be retried: at least once.
+        """
         now = self.clock.now()
-        async with self.sessions() as session:
+        async with write_session(self.sessions, self.lock) as session:
             due = list(
                 await session.scalars(
                     select(WebhookDelivery)
@@ -87,12 +96,18 @@ class WebhookDispatcher:
             )
             if not due:
                 return 0
-            delivered = 0
-            async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as http:
-                for delivery in due:
-                    delivered += await self._attempt(http, delivery, now)
+            claim = now + timedelta(seconds=(self.timeout + 5) * len(due))
+            for delivery in due:
+                delivery.next_attempt_at = claim
             await session.commit()
-            return delivered
+        delivered = 0
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as http:
+            for delivery in due:
+                delivered += await self._attempt(http, delivery, now)
+        async with write_session(self.sessions, self.lock) as session:
+            session.add_all(due)
+            await session.commit()
+        return delivered
 
     async def _attempt(
         self, http: httpx.AsyncClient, delivery: WebhookDelivery, now: datetime
