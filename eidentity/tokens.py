@@ -24,12 +24,6 @@ from eidentity.assurance import AssuranceLevel
 from eidentity.errors import IdentityError
 
 ALGORITHM = "EdDSA"
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 LEEWAY = 5
 MAX_LIFETIME = 600
 VERIFIED_CACHE_SIZE = 50_000
