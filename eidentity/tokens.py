@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -103,7 +104,7 @@ class KeyRing:
             fields = {"alg": ALGORITHM, "kid": key.kid, "typ": typ}
             header = _b64url(json.dumps(fields, separators=(",", ":"), sort_keys=True).encode())
             self._headers[(key.kid, typ)] = header
-        payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+        payload = _b64url(msgspec.json.encode(claims))
         signing_input = f"{header}.{payload}"
         signature = key.private_key.sign(signing_input.encode("ascii"))
         return f"{signing_input}.{_b64url(signature)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,8 +33,10 @@ CONSENT_EVENT_TYPES = {
 class LedgerWriter:
     def __init__(self, pseudonym_secret: bytes) -> None:
         self._secret = pseudonym_secret
+        # A citizen's pseudonym never changes; remembered per process (ids, never CURPs).
+        self.subject = lru_cache(maxsize=65_536)(self._pseudonym)
 
-    def subject(self, citizen_id: str) -> str:
+    def _pseudonym(self, citizen_id: str) -> str:
         return pseudonym(self._secret, citizen_id)
 
     async def record(self, session: AsyncSession, kind: str, **fields: Any) -> int:

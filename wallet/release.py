@@ -131,10 +131,9 @@ class ReleaseService:
             ) from None
         # At most one enrolment and one lapse, then the release itself.
         for _ in range(3):
-            async with self.transactions.transaction() as tx:
-                outcome = await self._release(
-                    tx, consumer, curp, category, purpose, consent_id, now
-                )
+            outcome = await self.transactions.run(
+                lambda tx: self._release(tx, consumer, curp, category, purpose, consent_id, now)
+            )
             if isinstance(outcome, _Enrol):
                 async with self.orm_writes() as session:
                     await self.consents.citizen_for(session, outcome.curp, now)
@@ -247,6 +246,8 @@ class ReleaseService:
         if used is not None:
             # A use is no new version (no status changed): counters, the use log and the
             # citizen's sync position move on; the release event above is its evidence.
+            assert used.last_used_at is not None
+            used_at = tx.stamp(used.last_used_at)
             seq = await tx.one(NEXT_CHANGE_SEQ, {"owner": citizen_owner(citizen_id)})
             assert seq is not None
             await tx.run(
@@ -254,14 +255,13 @@ class ReleaseService:
                 {
                     "consent_id": used.consent_id,
                     "use_count": used.use_count,
-                    "used_at": used.last_used_at,
+                    "used_at": used_at,
                     "seq": seq[0],
-                    "now": now,
+                    "now": tx.stamp(now),
                 },
             )
             await tx.run(
-                LOG_USE,
-                {"consent_id": used.consent_id, "used_at": used.last_used_at, "queue_id": queue_id},
+                LOG_USE, {"consent_id": used.consent_id, "used_at": used_at, "queue_id": queue_id}
             )
         receipt = self._receipt(
             request_id, consumer, category, purpose, basis, records, queue_id, now
@@ -282,13 +282,15 @@ class ReleaseService:
         for artefact in artefacts:
             if consent_id not in (None, artefact.consent_id) or not needs_window_count(artefact):
                 continue
-            start = artefact.frequency.window_start(now)
+            start = tx.stamp(artefact.frequency.window_start(now))
             row = await tx.one(RECENT_USES, {"consent_id": artefact.consent_id, "start": start})
             recent[artefact.consent_id] = int(row[0]) if row else 0
         return recent
 
     async def _event(self, tx: Tx, kind: str, **fields: Any) -> int:
-        row = await tx.one(QUEUE_EVENT, queue_row(self.consents.ledger.event(kind, **fields)))
+        params = queue_row(self.consents.ledger.event(kind, **fields))
+        params["at"] = tx.stamp(params["at"])
+        row = await tx.one(QUEUE_EVENT, params)
         assert row is not None
         return int(row[0])
 

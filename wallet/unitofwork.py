@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.engine import make_url
@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wallet.problems import ApiProblem
 
+T = TypeVar("T")
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
@@ -69,13 +70,22 @@ class Tx(Protocol):
 
     async def run(self, sql: Sql, params: Params) -> None: ...
 
+    def stamp(self, moment: datetime) -> Any:
+        """A timestamp parameter as ``UTCDateTime`` binds it on this database."""
+        ...
+
     def instant(self, value: Any) -> datetime | None:
         """A timestamp column's value as an aware UTC datetime."""
         ...
 
 
+Work = Callable[[Tx], Awaitable[T]]
+
+
 class TxSource(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    async def run(self, work: Work[T]) -> T:
+        """``work`` inside one transaction: committed if it returns, rolled back if it raises."""
+        ...
 
 
 # -- SQLite ----------------------------------------------------------------------------------
@@ -92,25 +102,26 @@ def sqlite_stamp(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _sqlite_params(params: Params) -> dict[str, Any]:
-    return {k: sqlite_stamp(v) if isinstance(v, datetime) else v for k, v in params.items()}
-
-
 class SqliteTx:
+    """:class:`Tx` on a plain connection. Rows come back as the driver's tuples."""
+
     locks_rows = False
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
     async def one(self, sql: Sql, params: Params) -> Row | None:
-        row = self._connection.execute(sql.text, _sqlite_params(params)).fetchone()
-        return None if row is None else tuple(row)
+        row: Row | None = self._connection.execute(sql.text, params).fetchone()
+        return row
 
     async def all(self, sql: Sql, params: Params) -> list[Row]:
-        return [tuple(r) for r in self._connection.execute(sql.text, _sqlite_params(params))]
+        return self._connection.execute(sql.text, params).fetchall()
 
     async def run(self, sql: Sql, params: Params) -> None:
-        self._connection.execute(sql.text, _sqlite_params(params))
+        self._connection.execute(sql.text, params)
+
+    def stamp(self, moment: datetime) -> Any:
+        return sqlite_stamp(moment)
 
     def instant(self, value: Any) -> datetime | None:
         if value is None:
@@ -125,13 +136,19 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 class SqliteWriter:
     """The process's plain write connection for :class:`Tx` units of work (embedded mode).
 
+    Group commit: units submitted during one turn of the event loop run back to back in one
+    transaction, each inside its own savepoint — a unit that raises is rolled back alone and
+    gets its exception; the others commit together. Their callers are answered only after
+    the commit, so nobody hears of a change that is not durable. One ``BEGIN``/``COMMIT``
+    and one write of each touched page then serve a whole burst of requests.
+
     ``lock`` is the process's SQLite write lock, shared with the ORM writers and the ledger
     sequencer, so inside one process nobody ever meets a busy database. The connection never
     waits in SQLite's busy handler (``busy_timeout = 0``): when another process holds the
     write lock, ``BEGIN IMMEDIATE`` is retried after an asynchronous sleep, for up to
-    ``patience`` seconds, then the request gets a 503 problem with nothing changed. It leaves
-    WAL checkpoints to the other connections (which run in worker threads), so no checkpoint's
-    I/O ever runs on the event loop.
+    ``patience`` seconds, then the batch gets a 503 problem with nothing changed. WAL
+    checkpoints are left to the other connections (which run in worker threads), so no
+    checkpoint's I/O runs on the event loop.
     """
 
     def __init__(self, database_url: str, lock: asyncio.Lock, patience: float = 10.0) -> None:
@@ -139,6 +156,8 @@ class SqliteWriter:
         self.lock = lock
         self.patience = patience
         self._connection: sqlite3.Connection | None = None
+        self._queue: list[tuple[Work[Any], asyncio.Future[Any]]] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -167,22 +186,65 @@ class SqliteWriter:
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
-        async with self.lock:
-            connection = self._connect()
+    async def run(self, work: Work[T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((work, future))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.create_task(self._flush_all())
+        return await future
+
+    async def _flush_all(self) -> None:
+        while self._queue:
+            async with self.lock:
+                batch, self._queue = self._queue, []
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[Work[Any], asyncio.Future[Any]]]) -> None:
+        connection = self._connect()
+        try:
             await self._begin(connection)
-            try:
-                yield SqliteTx(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        except BaseException as exc:
+            _fail(batch, exc)
+            return
+        tx = SqliteTx(connection)
+        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+        try:
+            for work, future in batch:
+                connection.execute("SAVEPOINT unit")
+                try:
+                    value = await work(tx)
+                except Exception as exc:  # this unit only: undo it, keep the others
+                    connection.execute("ROLLBACK TO unit")
+                    connection.execute("RELEASE unit")
+                    outcomes.append((future, exc, None))
+                else:
+                    connection.execute("RELEASE unit")
+                    outcomes.append((future, None, value))
             connection.execute("COMMIT")
+        except BaseException as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            _fail(batch, exc)
+            return
+        for future, error, value in outcomes:
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(value)
 
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _fail(batch: list[tuple[Work[Any], asyncio.Future[Any]]], exc: BaseException) -> None:
+    error = exc if isinstance(exc, Exception) else RuntimeError("unit of work interrupted")
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
 
 
 # -- SQLAlchemy (PostgreSQL) -----------------------------------------------------------------
@@ -198,7 +260,7 @@ class AlchemyTx:
         self.locks_rows = not self._sqlite
 
     def _params(self, params: Params) -> dict[str, Any]:
-        return _sqlite_params(params) if self._sqlite else dict(params)
+        return dict(params)
 
     async def one(self, sql: Sql, params: Params) -> Row | None:
         row = (await self._session.execute(sql.clause, self._params(params))).first()
@@ -209,6 +271,9 @@ class AlchemyTx:
 
     async def run(self, sql: Sql, params: Params) -> None:
         await self._session.execute(sql.clause, self._params(params))
+
+    def stamp(self, moment: datetime) -> Any:
+        return sqlite_stamp(moment) if self._sqlite else moment
 
     def instant(self, value: Any) -> datetime | None:
         if value is None:
@@ -228,11 +293,10 @@ class AlchemyTransactions:
         self.sessions = sessions
         self.lock = lock
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Tx]:
+    async def run(self, work: Work[T]) -> T:
         async with write_session(self.sessions, self.lock) as session, session.begin():
             connection = await session.connection()
-            yield AlchemyTx(session, connection.dialect.name)
+            return await work(AlchemyTx(session, connection.dialect.name))
 
 
 @asynccontextmanager
