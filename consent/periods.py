@@ -45,6 +45,8 @@ _FIXED = {
 
 def as_utc(moment: datetime) -> datetime:
     """The same instant in UTC, whole seconds; a naive value is taken to be UTC already."""
+    if moment.tzinfo is UTC and not moment.microsecond:
+        return moment  # already normal: the common case on every decision
     if moment.tzinfo is None or moment.utcoffset() is None:
         moment = moment.replace(tzinfo=UTC)
     else:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
+
 __all__ = [
     "CONSENT_DENIED",
     "CONSENT_EXPIRED",
@@ -132,6 +134,14 @@ def pseudonym(secret: bytes, citizen_id: str) -> str:
     return hmac.new(secret, citizen_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def canonical_leaf(body: Mapping[str, Any]) -> bytes:
+    """Sorted keys, no whitespace, UTF-8, non-ASCII literal: byte for byte
+    ``json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` encoded as
+    UTF-8 (a property test holds the two together), produced by msgspec at a fraction of the
+    cost. Lone surrogates raise ``UnicodeEncodeError``, as ``str.encode`` would."""
+    return msgspec.json.encode(body, order="sorted")
+
+
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC, seconds precision, ``Z`` suffix — the only time format inside leaves."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -193,9 +203,7 @@ class LedgerEvent:
                 raise EventError("extra strings must be at most 128 characters")
         object.__setattr__(self, "extra", dict(self.extra))
         try:
-            leaf = json.dumps(
-                self.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode("utf-8")
+            leaf = canonical_leaf(self.body())
         except UnicodeEncodeError as exc:  # lone surrogates: not UTF-8, cannot be hashed
             raise EventError("event text must be valid Unicode (UTF-8)") from exc
         object.__setattr__(self, "_leaf", leaf)  # frozen: encoded once, here

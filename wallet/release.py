@@ -14,7 +14,6 @@ anything is decided on it.
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from consent import machine
@@ -47,8 +47,15 @@ _CONSENTS = (
     "SELECT consent_id, artefact, use_count, last_used_at FROM consents"
     " WHERE principal = :principal AND consumer = :consumer ORDER BY consent_id"
 )
-CONSENTS = Sql(_CONSENTS)
 CONSENTS_LOCKED = Sql(_CONSENTS + " FOR UPDATE")
+# Where the database lock already serialises writers (SQLite), the citizen and their consents
+# with the agency come back in one statement: the citizen's id on every row, and one row with
+# no consent when there is none.
+CITIZEN_AND_CONSENTS = Sql(
+    "SELECT c.id, k.consent_id, k.artefact, k.use_count, k.last_used_at FROM citizens c"
+    " LEFT JOIN consents k ON k.principal = c.id AND k.consumer = :consumer"
+    " WHERE c.curp = :curp ORDER BY k.consent_id"
+)
 RECENT_USES = Sql(
     "SELECT count(*) FROM consent_uses WHERE consent_id = :consent_id AND used_at > :start"
 )
@@ -166,14 +173,18 @@ class ReleaseService:
                     f"Categoría «{category}».",
                 )
             self._categories.add(category)  # the catalogue only grows (no CLI removes)
-        found = await tx.one(CITIZEN_BY_CURP, {"curp": curp})
-        if found is None:
-            return _Enrol(curp)
-        citizen_id: str = found[0]
-        rows = await tx.all(
-            CONSENTS_LOCKED if tx.locks_rows else CONSENTS,
-            {"principal": citizen_id, "consumer": consumer},
-        )
+        if tx.locks_rows:
+            found = await tx.one(CITIZEN_BY_CURP, {"curp": curp})
+            if found is None:
+                return _Enrol(curp)
+            citizen_id: str = found[0]
+            rows = await tx.all(CONSENTS_LOCKED, {"principal": citizen_id, "consumer": consumer})
+        else:
+            joined = await tx.all(CITIZEN_AND_CONSENTS, {"curp": curp, "consumer": consumer})
+            if not joined:
+                return _Enrol(curp)
+            citizen_id = joined[0][0]
+            rows = [r[1:] for r in joined if r[1] is not None]
         artefacts = [stored_artefact(bytes(r[1])).with_usage(r[2], tx.instant(r[3])) for r in rows]
         if any(machine.is_due(a, now) for a in artefacts):
             return _Lapse(citizen_id)
@@ -308,7 +319,7 @@ class ReleaseService:
                 issuer=r[1],
                 category=r[2],
                 title=r[3],
-                data=json.loads(r[4]),
+                data=msgspec.json.decode(r[4]),
                 digest=r[5],
                 issued_at=tx.instant(r[6]),
                 issuer_signature=r[7],

@@ -137,10 +137,11 @@ class SqliteWriter:
     """The process's plain write connection for :class:`Tx` units of work (embedded mode).
 
     Group commit: units submitted during one turn of the event loop run back to back in one
-    transaction, each inside its own savepoint — a unit that raises is rolled back alone and
-    gets its exception; the others commit together. Their callers are answered only after
-    the commit, so nobody hears of a change that is not durable. One ``BEGIN``/``COMMIT``
-    and one write of each touched page then serve a whole burst of requests.
+    transaction and commit together; their callers are answered only after the commit, so
+    nobody hears of a change that is not durable. One ``BEGIN``/``COMMIT`` and one write of
+    each touched page then serve a whole burst of requests. If a unit raises, the batch is
+    rolled back and each unit is run again on its own, so only the failing one fails: units
+    must have no effects outside their transaction (they are re-run from scratch).
 
     ``lock`` is the process's SQLite write lock, shared with the ORM writers and the ledger
     sequencer, so inside one process nobody ever meets a busy database. The connection never
@@ -207,31 +208,29 @@ class SqliteWriter:
             _fail(batch, exc)
             return
         tx = SqliteTx(connection)
-        outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]] = []
+        values: list[Any] = []
         try:
-            for work, future in batch:
-                connection.execute("SAVEPOINT unit")
-                try:
-                    value = await work(tx)
-                except Exception as exc:  # this unit only: undo it, keep the others
-                    connection.execute("ROLLBACK TO unit")
-                    connection.execute("RELEASE unit")
-                    outcomes.append((future, exc, None))
-                else:
-                    connection.execute("RELEASE unit")
-                    outcomes.append((future, None, value))
+            for work, _ in batch:
+                values.append(await work(tx))
             connection.execute("COMMIT")
+        except Exception as exc:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if len(batch) == 1:
+                _fail(batch, exc)
+                return
+            # Nothing of the batch was kept: run each unit alone, so only the failing one
+            # fails (units have no effects outside their transaction, so a rerun is safe).
+            for item in batch:
+                await self._flush([item])
+            return
         except BaseException as exc:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             _fail(batch, exc)
-            return
-        for future, error, value in outcomes:
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
+            raise
+        for (_, future), value in zip(batch, values, strict=True):
+            if not future.done():
                 future.set_result(value)
 
     def close(self) -> None:

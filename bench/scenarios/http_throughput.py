@@ -17,10 +17,12 @@ against a bare msgspec route of the same app (SPEC "Budgets").
   rounds is reported.
 * **data_request** — ``POST /api/v1/agency/data-requests`` (IMSS asks for the birth
   certificate, purpose ``alta_beneficiario``, naming the consent; no ``Idempotency-Key``),
-  cycling over the subjects. Each is a consent decision, a consent use (new version), a
-  record read and a ledger event in one write transaction. The load is spread over many
-  subjects because a consent keeps its uses of the current window in the artefact: hammering
-  one consent measures an ever-growing artefact, not a typical release.
+  cycling over the subjects. Each is a consent decision, a consent use (counters and a row
+  of the use log), a record read, a signed receipt and a ledger event in one write
+  transaction (group-committed with the releases that arrive in the same turn of the event
+  loop). The load is spread over many subjects, as an agency's traffic is; with
+  ``hour/1000`` consents the frequency window never needs counting here (it is counted only
+  once a consent's lifetime uses reach its per-period limit: one indexed count).
 
 Only 200 answers count towards requests/s. The ledger sequencer (running in the same worker,
 as in production) must have integrated every event within 2 s after the load stops.

@@ -15,8 +15,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from consent.artefact import ConsentArtefact, chain_problems
 from consent.receipt import verify_receipt
-from consent.storage import WebhookDelivery
+from consent.storage import ConsentUse, WebhookDelivery, versions_of
 from eidentity.clock import SettableClock
 from ledger.storage import leaves, queue
 from tests.conftest import Outbox
@@ -476,3 +477,70 @@ async def test_unknown_request_ids_answer_404(
     me, _, _ = await _world(client, outbox)
     r = await client.post(f"/api/v1/me/consent-requests/nope/{action}", headers=me)
     assert r.status_code == 404
+
+
+async def test_uses_move_counters_not_versions(
+    client: AsyncTestClient[Any], outbox: Outbox, clock: SettableClock
+) -> None:
+    """Each release moves the consent's counters and logs the use; the version chain (status
+    changes only) still verifies; the receipt the citizen gets carries the live counters; and
+    a delta-synced phone learns of the new counts."""
+    me, _, imss = await _world(client, outbox)
+    body = _request_body(frequency={"unit": "day", "value": 5})
+    consent_id = (
+        await client.post("/api/v1/agency/consent-requests", json=body, headers=imss)
+    ).json()["id"]
+    approved = (
+        await client.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me)
+    ).json()
+    assert approved["version"] == 2 and approved["use_count"] == 0
+    synced = (await client.get("/api/v1/me/consents", headers=me)).json()
+    anchors = []
+    for _ in range(3):
+        clock.advance(61)
+        released = await _ask(client, imss, consent_id=consent_id)
+        assert released.status_code == 200, released.text
+        anchors.append(released.json()["ledger"]["queue_id"])
+
+    changed = (
+        await client.get("/api/v1/me/consents", params={"since": synced["next_cursor"]}, headers=me)
+    ).json()
+    [consent] = changed["items"]
+    assert consent["consent_id"] == consent_id
+    assert consent["version"] == 2 and consent["status"] == "active"
+    assert consent["use_count"] == 3 and consent["last_used_at"] is not None
+    jwks = (await client.get("/.well-known/jwks.json")).json()
+    signed = verify_receipt(consent["receipt"], jwks)
+    assert signed["use_count"] == 3 and signed["last_used_at"] == consent["last_used_at"]
+    assert signed["version"] == 2
+    # The agency's view agrees.
+    polled = (
+        await client.get(f"/api/v1/agency/consent-requests/{consent_id}", headers=imss)
+    ).json()
+    assert polled["use_count"] == 3 and polled["receipt"] == consent["receipt"]
+
+    async def stored() -> tuple[list[Any], list[Any]]:
+        async with services_of(client).sessions() as session:
+            versions = await versions_of(session, consent_id)
+            uses = list(
+                await session.scalars(
+                    select(ConsentUse)
+                    .where(ConsentUse.consent_id == consent_id)
+                    .order_by(ConsentUse.id)
+                )
+            )
+            return [v.artefact for v in versions], uses
+
+    versions, uses = in_app_loop(client, stored)
+    assert [u.queue_id for u in uses] == anchors
+    assert [u.used_at for u in uses] == sorted(u.used_at for u in uses)
+    # Revoking makes version 3 on top of the unchanged chain.
+    revoked = (await client.post(f"/api/v1/me/consents/{consent_id}/revoke", headers=me)).json()
+    assert revoked["version"] == 3 and revoked["use_count"] == 3
+    versions, _ = in_app_loop(client, stored)
+    chain = [ConsentArtefact.from_dict(json.loads(v)) for v in versions]
+    assert [a.version for a in chain] == [1, 2, 3]
+    assert chain_problems(chain) == ()
+    assert chain[-1].use_count == 3
+    refused = await _ask(client, imss, consent_id=consent_id)
+    assert refused.status_code == 403 and refused.json()["reason"] == "revoked"

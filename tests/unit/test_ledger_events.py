@@ -150,3 +150,26 @@ def test_leaf_round_trips_and_is_deterministic(
     leaf = event.to_leaf()
     assert ev.LedgerEvent.from_leaf(leaf) == event
     assert ev.LedgerEvent.from_leaf(leaf).to_leaf() == leaf
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.text(), _json_values, max_size=8))
+def test_the_fast_leaf_encoding_is_the_reference_canonical_json(body: dict[str, object]) -> None:
+    """Leaves are hashed into a public log: the fast encoder must produce exactly the bytes of
+    the reference definition (sorted keys, compact, UTF-8, non-ASCII literal) for any JSON
+    value, control characters and astral planes included; lone surrogates are refused."""
+    try:
+        reference = json.dumps(
+            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(UnicodeEncodeError):
+            ev.canonical_leaf(body)
+        return
+    assert ev.canonical_leaf(body) == reference
