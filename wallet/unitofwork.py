@@ -20,6 +20,7 @@ The same statements, the same rules, two thin adapters, tested on both databases
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -37,12 +38,15 @@ T = TypeVar("T")
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
-BUSY = ApiProblem(
-    503,
-    "busy",
-    "El servicio está ocupado. Intenta de nuevo en unos segundos.",
-    "Otra operación tiene la base de datos; no se hizo ningún cambio.",
-)
+def busy() -> ApiProblem:
+    """Another process kept the database locked for longer than we wait (nothing changed)."""
+    return ApiProblem(
+        503,
+        "busy",
+        "El servicio está ocupado. Intenta de nuevo en unos segundos.",
+        "Otra operación tiene la base de datos; no se hizo ningún cambio.",
+        headers={"Retry-After": "2"},
+    )
 
 
 class Sql:
@@ -183,7 +187,7 @@ class SqliteWriter:
                 return
             except sqlite3.OperationalError as exc:
                 if not _busy(exc) or time.monotonic() + pause > deadline:
-                    raise BUSY from None
+                    raise busy() from None
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.05)
 
@@ -198,13 +202,17 @@ class SqliteWriter:
         while self._queue:
             async with self.lock:
                 batch, self._queue = self._queue, []
-                await self._flush(batch)
+                try:
+                    await self._flush(batch)
+                except BaseException as exc:  # never leave a caller waiting
+                    _fail(batch, exc)
+                    raise
 
     async def _flush(self, batch: list[tuple[Work[Any], asyncio.Future[Any]]]) -> None:
         connection = self._connect()
         try:
             await self._begin(connection)
-        except BaseException as exc:
+        except Exception as exc:
             _fail(batch, exc)
             return
         tx = SqliteTx(connection)
@@ -214,8 +222,7 @@ class SqliteWriter:
                 values.append(await work(tx))
             connection.execute("COMMIT")
         except Exception as exc:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            self._rollback(connection)
             if len(batch) == 1:
                 _fail(batch, exc)
                 return
@@ -225,17 +232,25 @@ class SqliteWriter:
                 await self._flush([item])
             return
         except BaseException as exc:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
+            self._rollback(connection)
             _fail(batch, exc)
             raise
         for (_, future), value in zip(batch, values, strict=True):
             if not future.done():
                 future.set_result(value)
 
+    def _rollback(self, connection: sqlite3.Connection) -> None:
+        """Undo the open transaction; a connection that cannot even do that is replaced."""
+        try:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            self.close()
+
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._connection.close()
             self._connection = None
 
 

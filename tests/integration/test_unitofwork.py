@@ -190,6 +190,7 @@ async def test_a_database_that_stays_locked_gets_a_clear_503(database: str) -> N
     with pytest.raises(ApiProblem) as caught:
         await writer.run(_insert(1))
     assert (caught.value.status, caught.value.slug) == (503, "busy")
+    assert caught.value.headers == {"Retry-After": "2"}
     other.execute("ROLLBACK")
     assert await _count(writer) == 0
     writer.close()
