@@ -34,6 +34,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import Enum
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import msgspec
@@ -346,14 +347,15 @@ class ConsentArtefact:
             return self
         last = _checked_usage(self.fetch_type, use_count, last_used_at)
         new = object.__new__(ConsentArtefact)
-        for name in _SLOTS:
-            object.__setattr__(new, name, getattr(self, name))
+        for name, value in zip(_SLOTS, _read_slots(self), strict=True):
+            object.__setattr__(new, name, value)
         object.__setattr__(new, "use_count", use_count)
         object.__setattr__(new, "last_used_at", last)
         return new
 
 
 _SLOTS = tuple(f.name for f in fields(ConsentArtefact))
+_read_slots = attrgetter(*_SLOTS)
 
 
 def _checked_usage(

@@ -63,6 +63,7 @@ API's problem details and the PWA's field highlighting — and a plain es-MX ``m
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -147,6 +148,7 @@ _VOWELS_OR_X: Final = frozenset("AEIOUX")
 _CONSONANTS: Final = _LETTERS - frozenset("AEIOU")  # X (and Y, W) included
 _SEXES: Final = frozenset("HMX")
 # Only ASCII letters and ñ are folded; see the module docstring for why not str.upper().
+_PLAIN: Final = re.compile(r"[A-Z0-9]{18}")
 _UPPER: Final = str.maketrans("abcdefghijklmnopqrstuvwxyzñ", "ABCDEFGHIJKLMNOPQRSTUVWXYZÑ")
 
 # Anexo 2 of the Instructivo Normativo para la Asignación de la CURP (catálogo de palabras
@@ -188,6 +190,8 @@ class CurpError(ValueError):
 
 
 def _normalize(raw: str) -> str:
+    if _PLAIN.fullmatch(raw):  # already upper-case ASCII letters and digits: nothing to do
+        return raw
     return unicodedata.normalize("NFC", raw).strip().translate(_UPPER)
 
 
@@ -217,6 +221,8 @@ def check_digit(prefix17: str) -> str:
 
 
 def _check_characters(value: str) -> None:
+    if _PLAIN.fullmatch(value):
+        return
     if any(ch.isspace() for ch in value):
         raise CurpError(
             "characters",

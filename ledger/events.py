@@ -144,7 +144,10 @@ def canonical_leaf(body: Mapping[str, Any]) -> bytes:
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 UTC, seconds precision, ``Z`` suffix — the only time format inside leaves."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat pads the year to four digits, as RFC 3339 requires (strftime's %Y may not).
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def _utc_seconds(moment: datetime) -> datetime:

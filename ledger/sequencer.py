@@ -226,40 +226,59 @@ class Sequencer:
         async with self.engine.connect() as conn:  # lock-free peek: idle polls write nothing
             if (await conn.execute(_QUEUE_NOT_EMPTY)).first() is None:
                 return None
-        async with self._writing(), self.engine.connect() as conn:
-            if self._sqlite_cache is not None and conn.dialect.name == "sqlite":
-                await conn.exec_driver_sql(self._sqlite_cache)
-                await conn.commit()  # ends SQLAlchemy's autobegin; SQLite opened nothing
-            await conn.begin()
-            size, root = await self._lock(conn)
-            compact = await self._frontier(conn, size, root)
-            rows = (await conn.execute(_SELECT_QUEUE.limit(self.max_batch))).all()
-            if not rows:
-                await conn.rollback()
+        async with self.engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            async with self._writing():
+                signed, work, ids = await self._batch(conn, sqlite)
+            if signed is None:
                 return None
-            sha = hashlib.sha256
-            ids = [r[0] for r in rows]
-            work = compact.copy()
-            completed = work.append_many([sha(b"\x00" + r[1]).digest() for r in rows])
-            new_root = work.root()
-            batch = self._batch_predicate(conn, ids)
-            inserted = await conn.execute(_insert_leaves(size, batch))
-            if inserted.rowcount != len(ids):
-                # Impossible while the lock is honoured; roll back and let the caller retry.
-                raise RuntimeError("queued events changed while the batch held the lock")
-            await conn.exec_driver_sql(_insert_nodes_sql(conn.dialect.paramstyle), completed)
-            await conn.execute(queue.delete().where(batch))
-            await conn.execute(
-                update(state)
-                .where(_STATE_ROW)
-                .values(size=work.size, root=new_root, updated_at=self._clock())
-            )
-            signed = await self._sign_and_store(conn, work.size, new_root)
-            await conn.commit()
-        self._compact = work
-        self.batches += 1
-        self.integrated += len(ids)
+            self._compact = work
+            self.batches += 1
+            self.integrated += len(ids)
+            if sqlite:
+                # Checkpoint outside the writers' queue: a PASSIVE checkpoint never blocks
+                # writers, so its copy and fsync no longer stall every other write of the
+                # process (autocheckpoint, which runs inside COMMIT, is off for this batch).
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                await conn.commit()
         return signed
+
+    async def _batch(
+        self, conn: AsyncConnection, sqlite: bool
+    ) -> tuple[SignedCheckpoint | None, CompactRange, list[int]]:
+        """One batch under the writers' lock: lock the state, append, sign, commit."""
+        if sqlite:
+            if self._sqlite_cache is not None:
+                await conn.exec_driver_sql(self._sqlite_cache)
+            await conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
+            await conn.commit()  # ends SQLAlchemy's autobegin; SQLite opened nothing
+        await conn.begin()
+        size, root = await self._lock(conn)
+        compact = await self._frontier(conn, size, root)
+        rows = (await conn.execute(_SELECT_QUEUE.limit(self.max_batch))).all()
+        if not rows:
+            await conn.rollback()
+            return None, compact, []
+        sha = hashlib.sha256
+        ids = [r[0] for r in rows]
+        work = compact.copy()
+        completed = work.append_many([sha(b"\x00" + r[1]).digest() for r in rows])
+        new_root = work.root()
+        batch = self._batch_predicate(conn, ids)
+        inserted = await conn.execute(_insert_leaves(size, batch))
+        if inserted.rowcount != len(ids):
+            # Impossible while the lock is honoured; roll back and let the caller retry.
+            raise RuntimeError("queued events changed while the batch held the lock")
+        await conn.exec_driver_sql(_insert_nodes_sql(conn.dialect.paramstyle), completed)
+        await conn.execute(queue.delete().where(batch))
+        await conn.execute(
+            update(state)
+            .where(_STATE_ROW)
+            .values(size=work.size, root=new_root, updated_at=self._clock())
+        )
+        signed = await self._sign_and_store(conn, work.size, new_root)
+        await conn.commit()
+        return signed, work, ids
 
     async def _lock(self, conn: AsyncConnection) -> tuple[int, bytes]:
         """Take the single-writer lock on the state row, then read size and root under it."""

@@ -38,6 +38,7 @@ T = TypeVar("T")
 Row = tuple[Any, ...]
 Params = Mapping[str, Any]
 
+
 def busy() -> ApiProblem:
     """Another process kept the database locked for longer than we wait (nothing changed)."""
     return ApiProblem(

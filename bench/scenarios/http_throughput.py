@@ -429,7 +429,7 @@ async def run_load(
     defaults={
         "duration": 8.0,
         "warmup": 1.0,
-        "rounds": 2,
+        "rounds": 3,
         "connections": 32,
         "subjects": 200,
         "pause": 0.5,
