@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eidentity.clock import Clock
 from eidentity.guards import STATE_KEY
+from eidentity.routing import get, post
 from eidentity.schemas import (
     CurpStart,
     CurpVerify,

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from eidentity.guards import claims_of, requires_citizen, requires_client
+from eidentity.routing import get
 from ledger import proofs
 from ledger.events import EVENT_TYPES
 from ledger.note import format_vkey

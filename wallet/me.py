@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, get
+from litestar import Controller, Request
 from litestar.di import NamedDependency
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eidentity.citizens import CitizenRegistry
 from eidentity.guards import claims_of, requires_citizen
 from eidentity.models import Citizen
+from eidentity.routing import get
 from eidentity.sms import mask_phone
 from wallet.problems import ApiProblem
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eidentity.oauth.errors import InvalidRequest
 from eidentity.oauth.forms import FORM_MEDIA_TYPE, parse_token_form
 from eidentity.oauth.token_endpoint import TokenEndpoint
+from eidentity.routing import get, post
 from eidentity.schemas import TokenResponse
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

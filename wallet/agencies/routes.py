@@ -8,10 +8,11 @@ consent — the same registration that bounds every consent request.
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from eidentity.routing import get
 from wallet.agencies.registry import AgencyRegistry
 
 

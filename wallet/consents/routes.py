@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, PathParameter
@@ -16,6 +16,7 @@ from consent.requests import ConsentRequest, OverAsk
 from consent.storage import ConsentRow
 from eidentity.clock import Clock
 from eidentity.guards import claims_of, requires_citizen, requires_client
+from eidentity.routing import get, post
 from eidentity.sms import SmsSender
 from wallet.consents.schemas import (
     ConsentOut,

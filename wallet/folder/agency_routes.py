@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post, put
+from litestar import Controller, Request, Response
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from eidentity.clock import Clock
 from eidentity.guards import claims_of, requires_client
+from eidentity.routing import delete, get, post, put
 from wallet.folder.publishing import Publisher, Upserted
 from wallet.folder.reading import NOT_FOUND
 from wallet.folder.schemas import (

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from eidentity.clock import Clock
 from eidentity.guards import claims_of, requires_citizen
 from eidentity.models import Citizen
+from eidentity.routing import get, post
 from wallet.folder.agency_routes import write_message
 from wallet.folder.reading import (
     NOT_FOUND,
