@@ -105,6 +105,11 @@ class _Lapse:
     citizen_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class _UnknownCategory:
+    """Returned, not raised, from inside the unit of work: a batch need not roll back."""
+
+
 class ReleaseService:
     def __init__(
         self,
@@ -141,6 +146,13 @@ class ReleaseService:
             outcome = await self.transactions.run(
                 lambda tx: self._release(tx, consumer, curp, category, purpose, consent_id, now)
             )
+            if isinstance(outcome, _UnknownCategory):
+                raise ApiProblem(
+                    422,
+                    "category-unknown",
+                    "La categoría de datos no existe en el catálogo.",
+                    f"Categoría «{category}».",
+                )
             if isinstance(outcome, _Enrol):
                 async with self.orm_writes() as session:
                     await self.consents.citizen_for(session, outcome.curp, now)
@@ -163,15 +175,10 @@ class ReleaseService:
         purpose: str,
         consent_id: str | None,
         now: datetime,
-    ) -> DataReleased | Refused | _Enrol | _Lapse:
+    ) -> DataReleased | Refused | _Enrol | _Lapse | _UnknownCategory:
         if category not in self._categories:
             if await tx.one(CATEGORY_EXISTS, {"code": category}) is None:
-                raise ApiProblem(
-                    422,
-                    "category-unknown",
-                    "La categoría de datos no existe en el catálogo.",
-                    f"Categoría «{category}».",
-                )
+                return _UnknownCategory()
             self._categories.add(category)  # the catalogue only grows (no CLI removes)
         if tx.locks_rows:
             found = await tx.one(CITIZEN_BY_CURP, {"curp": curp})

@@ -250,6 +250,15 @@ async def test_wrong_purpose_category_other_citizen_and_wrong_side(
         headers=imss,
     )
     assert r.status_code == 403 and r.json()["reason"] == "purpose-mismatch"
+    # A category the catalogue does not have is a bad request, not a refusal, and it is
+    # answered alone even when it shares a group commit with good requests.
+    mixed = await asyncio.gather(
+        _ask(client, imss, category="no_existe", consent_id=consent_id),
+        _ask(client, imss, consent_id=consent_id),
+    )
+    assert mixed[0].status_code == 422
+    assert mixed[0].json()["type"].endswith("/category-unknown")
+    assert mixed[1].status_code == 200, mixed[1].text
     r = await client.post(
         "/api/v1/agency/data-requests",
         json={
