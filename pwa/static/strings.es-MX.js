@@ -116,6 +116,8 @@ export default {
   what: "Qué datos",
   why: "Para qué",
   until: "Hasta cuándo",
+  used: "Consultas",
+  usedTimes: "{n}; la última, el {when}",
   sensitive: "Dato sensible: para decidir necesitas entrar con tu e.firma.",
   approve: "Sí, dar permiso",
   deny: "No dar permiso",

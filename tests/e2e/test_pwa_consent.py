@@ -152,6 +152,8 @@ def test_answering_pausing_revoking_and_granting_again(
     page.click("summary:has-text('Permisos anteriores')")
     past = _card(page, asked)
     past.locator(".tag:has-text('Quitado')").wait_for()
+    # The two releases are counted where the citizen looks.
+    assert "Consultas" in past.inner_text() and "2; la última, el" in past.inner_text()
 
     past.locator("button:has-text('Dar permiso otra vez')").click()
     page.select_option(f"[id='until-{asked}']", "6")
