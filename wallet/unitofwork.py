@@ -318,7 +318,11 @@ class AlchemyTransactions:
 async def write_session(
     sessions: async_sessionmaker[AsyncSession], lock: asyncio.Lock | None
 ) -> AsyncIterator[AsyncSession]:
-    """An ORM write session, queued behind the process's SQLite write lock when there is one."""
+    """An ORM write session, queued behind the process's SQLite write lock when there is one.
+
+    The lock is not re-entrant: code holding such a session must not start a plain-SQL unit
+    of work (:meth:`SqliteWriter.run` queues behind the same lock) — finish one, then the
+    other, as the data release does for its rare preconditions."""
     if lock is None:
         async with sessions() as session:
             yield session
