@@ -73,6 +73,15 @@ def claims_of(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
     return claims
 
 
+def client_of(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The agency (OAuth client) behind this request, on a route guarded by
+    :func:`requires_client` (which refuses citizens, so there always is one)."""
+    client_id = claims_of(connection).client_id
+    if client_id is None:  # a route without requires_client: fail closed
+        raise WrongPrincipal()
+    return client_id
+
+
 def requires_citizen(level: AssuranceLevel = AssuranceLevel.LOW) -> Guard:
     """Allow citizens whose session reached ``level``; others get a step-up 401."""
 

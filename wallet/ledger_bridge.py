@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import TypedDict, Unpack
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,25 @@ CONSENT_EVENT_TYPES = {
 }
 
 
+class _Required(TypedDict):
+    citizen_id: str
+    at: datetime
+
+
+class EventFields(_Required, total=False):
+    """What :meth:`LedgerWriter.event` takes besides the event type."""
+
+    consumer: str | None
+    provider: str | None
+    categories: Iterable[str]
+    purpose: str | None
+    legal_basis: str | None
+    consent_id: str | None
+    outcome: str | None
+    request_id: str | None
+    extra: Mapping[str, ExtraValue] | None
+
+
 class LedgerWriter:
     def __init__(self, pseudonym_secret: bytes) -> None:
         self._secret = pseudonym_secret
@@ -39,7 +58,7 @@ class LedgerWriter:
     def _pseudonym(self, citizen_id: str) -> str:
         return pseudonym(self._secret, citizen_id)
 
-    async def record(self, session: AsyncSession, kind: str, **fields: Any) -> int:
+    async def record(self, session: AsyncSession, kind: str, **fields: Unpack[EventFields]) -> int:
         """Queue one event; returns its queue id (the anchor until the leaf index is known)."""
         return await append(session, self.event(kind, **fields))
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Unpack
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from ledger import events as kinds
 from ledger.storage import INSERT_QUEUE_SQL, queue_row
 from wallet.consents.schemas import DataReleased, ReleasedRecord
 from wallet.consents.service import ConsentService
+from wallet.ledger_bridge import EventFields
 from wallet.problems import ApiProblem
 from wallet.sync import citizen_owner
 from wallet.unitofwork import Sql, Tx, TxSource
@@ -120,11 +121,12 @@ class ReleaseService:
         clock: Clock,
     ) -> None:
         self.consents = consents
-        self.clock = clock
-        self._categories: set[str] = set()
         self.ring = ring
         self.transactions = transactions
         self.orm_writes = orm_writes
+        self.clock = clock
+        #: Categories seen to exist (the catalogue only grows: no command removes one).
+        self._categories: set[str] = set()
 
     async def request(
         self,
@@ -179,7 +181,7 @@ class ReleaseService:
         if category not in self._categories:
             if await tx.one(CATEGORY_EXISTS, {"code": category}) is None:
                 return _UnknownCategory()
-            self._categories.add(category)  # the catalogue only grows (no CLI removes)
+            self._categories.add(category)
         if tx.locks_rows:
             found = await tx.one(CITIZEN_BY_CURP, {"curp": curp})
             if found is None:
@@ -192,7 +194,7 @@ class ReleaseService:
                 return _Enrol(curp)
             citizen_id = joined[0][0]
             rows = [r[1:] for r in joined if r[1] is not None]
-        artefacts = [stored_artefact(bytes(r[1])).with_usage(r[2], tx.instant(r[3])) for r in rows]
+        artefacts = [stored_artefact(r[1]).with_usage(r[2], tx.instant(r[3])) for r in rows]
         if any(machine.is_due(a, now) for a in artefacts):
             return _Lapse(citizen_id)
         recent = await self._recent_uses(tx, artefacts, consent_id, now)
@@ -305,7 +307,7 @@ class ReleaseService:
             recent[artefact.consent_id] = int(row[0]) if row else 0
         return recent
 
-    async def _event(self, tx: Tx, kind: str, **fields: Any) -> int:
+    async def _event(self, tx: Tx, kind: str, **fields: Unpack[EventFields]) -> int:
         params = queue_row(self.consents.ledger.event(kind, **fields))
         params["at"] = tx.stamp(params["at"])
         row = await tx.one(QUEUE_EVENT, params)

@@ -274,18 +274,15 @@ class AlchemyTx:
         self._sqlite = dialect == "sqlite"
         self.locks_rows = not self._sqlite
 
-    def _params(self, params: Params) -> dict[str, Any]:
-        return dict(params)
-
     async def one(self, sql: Sql, params: Params) -> Row | None:
-        row = (await self._session.execute(sql.clause, self._params(params))).first()
+        row = (await self._session.execute(sql.clause, dict(params))).first()
         return None if row is None else tuple(row)
 
     async def all(self, sql: Sql, params: Params) -> list[Row]:
-        return [tuple(r) for r in await self._session.execute(sql.clause, self._params(params))]
+        return [tuple(r) for r in await self._session.execute(sql.clause, dict(params))]
 
     async def run(self, sql: Sql, params: Params) -> None:
-        await self._session.execute(sql.clause, self._params(params))
+        await self._session.execute(sql.clause, dict(params))
 
     def stamp(self, moment: datetime) -> Any:
         return sqlite_stamp(moment) if self._sqlite else moment

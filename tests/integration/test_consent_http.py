@@ -76,11 +76,12 @@ def _request_body(**overrides: Any) -> dict[str, Any]:
     }
 
 
-async def _ask(client: AsyncTestClient[Any], imss: dict[str, str], **data: Any) -> Any:
+async def _ask(client: AsyncTestClient[Any], headers: dict[str, str], **data: Any) -> Any:
+    """A data request (by default IMSS's usual one); ``data`` overrides body fields."""
     return await client.post(
         "/api/v1/agency/data-requests",
         json={"curp": CURP, "category": "acta_nacimiento", "purpose": "alta_beneficiario", **data},
-        headers=imss,
+        headers=headers,
     )
 
 
@@ -239,16 +240,7 @@ async def test_wrong_purpose_category_other_citizen_and_wrong_side(
         await client.post("/api/v1/agency/consent-requests", json=_request_body(), headers=imss)
     ).json()["id"]
     await client.post(f"/api/v1/me/consent-requests/{consent_id}/approve", headers=me)
-    r = await client.post(
-        "/api/v1/agency/data-requests",
-        json={
-            "curp": CURP,
-            "category": "acta_nacimiento",
-            "purpose": "otra_cosa",
-            "consent_id": consent_id,
-        },
-        headers=imss,
-    )
+    r = await _ask(client, imss, purpose="otra_cosa", consent_id=consent_id)
     assert r.status_code == 403 and r.json()["reason"] == "purpose-mismatch"
     # A category the catalogue does not have is a bad request, not a refusal, and it is
     # answered alone even when it shares a group commit with good requests.
@@ -259,29 +251,11 @@ async def test_wrong_purpose_category_other_citizen_and_wrong_side(
     assert mixed[0].status_code == 422
     assert mixed[0].json()["type"].endswith("/category-unknown")
     assert mixed[1].status_code == 200, mixed[1].text
-    r = await client.post(
-        "/api/v1/agency/data-requests",
-        json={
-            "curp": CURP,
-            "category": "expediente_clinico",
-            "purpose": "alta_beneficiario",
-            "consent_id": consent_id,
-        },
-        headers=imss,
-    )
+    r = await _ask(client, imss, category="expediente_clinico", consent_id=consent_id)
     assert r.status_code == 403 and r.json()["reason"] == "category-not-covered"
     # Another citizen's CURP with this consent id: the consent is not theirs.
     await enrol(client, OTHER_CURP, OTHER_PHONE)
-    r = await client.post(
-        "/api/v1/agency/data-requests",
-        json={
-            "curp": OTHER_CURP,
-            "category": "acta_nacimiento",
-            "purpose": "alta_beneficiario",
-            "consent_id": consent_id,
-        },
-        headers=imss,
-    )
+    r = await _ask(client, imss, curp=OTHER_CURP, consent_id=consent_id)
     assert r.status_code == 403 and r.json()["reason"] in {
         "consent-of-other-subject",
         "consent-not-found",
@@ -294,13 +268,7 @@ async def test_wrong_purpose_category_other_citizen_and_wrong_side(
     assert (
         await client.post(f"/api/v1/me/consents/{consent_id}/revoke", headers=imss)
     ).status_code == 403
-    assert (
-        await client.post(
-            "/api/v1/agency/data-requests",
-            json={"curp": CURP, "category": "acta_nacimiento", "purpose": "x"},
-            headers=me,
-        )
-    ).status_code == 403
+    assert (await _ask(client, me, purpose="x")).status_code == 403
     # Another agency cannot read IMSS's request.
     sat = TestAgency("sat")
     await register(client, sat)
@@ -328,11 +296,7 @@ async def test_legal_basis_needs_no_consent_and_is_shown_with_the_article(
             ),
         ),
     )
-    r = await client.post(
-        "/api/v1/agency/data-requests",
-        json={"curp": CURP, "category": "acta_nacimiento", "purpose": "verificacion_identidad"},
-        headers=await agency_headers(client, sat),
-    )
+    r = await _ask(client, await agency_headers(client, sat), purpose="verificacion_identidad")
     assert r.status_code == 200, r.text
     assert r.json()["basis"] == {"legal_basis": "Art. 27 Código Fiscal de la Federación"}
     await wait_for_size(client, 2)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from consent.requests import ConsentRequest, OverAsk
 from consent.storage import ConsentRow
 from eidentity.clock import Clock
-from eidentity.guards import claims_of, requires_citizen, requires_client
+from eidentity.guards import claims_of, client_of, requires_citizen, requires_client
 from eidentity.routing import get, post
 from eidentity.sms import SmsSender
 from wallet.consents.schemas import (
@@ -43,12 +43,6 @@ REQUEST_SMS = (
 )
 
 
-def _client(request: Request[Any, Any, Any]) -> str:
-    client_id = claims_of(request).client_id
-    assert client_id is not None
-    return client_id
-
-
 class AgencyConsentRequests(Controller):
     path = "/api/v1/agency/consent-requests"
     tags = ["Consentimiento"]
@@ -70,7 +64,7 @@ class AgencyConsentRequests(Controller):
         clock: NamedDependency[Clock],
     ) -> Response[ConsentRequestCreated]:
         now = clock.now()
-        agency_id = _client(request)
+        agency_id = client_of(request)
         citizen_id = await consent_service.citizen_for(db_session, data.curp, now)
         outcome = await consent_service.request(
             db_session,
@@ -115,7 +109,7 @@ class AgencyConsentRequests(Controller):
         consent_service: NamedDependency[ConsentService],
     ) -> ConsentOut:
         row = await db_session.get(ConsentRow, consent_id)
-        if row is None or row.consumer != _client(request):
+        if row is None or row.consumer != client_of(request):
             raise NOT_FOUND
         return await consent_service.view(db_session, row)
 
@@ -140,7 +134,7 @@ class AgencyDataRequests(Controller):
         # One dependency only: Litestar resolves several in a task group, which costs this
         # busiest of writes more than the rest of its HTTP handling.
         outcome = await release_service.request(
-            _client(request),
+            client_of(request),
             data.curp,
             data.category,
             data.purpose,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eidentity.clock import Clock
-from eidentity.guards import claims_of, requires_client
+from eidentity.guards import client_of, requires_client
 from eidentity.routing import delete, get, post, put
 from wallet.folder.publishing import Publisher, Upserted
 from wallet.folder.reading import NOT_FOUND
@@ -32,12 +32,6 @@ from wallet.lowband import Page
 from wallet.models import Message, Procedure, Record
 from wallet.problems import ApiProblem
 from wallet.sync import Limit, Since, agency_owner, citizen_owner, next_change_seq, owner_changes
-
-
-def _agency(request: Request[Any, Any, Any]) -> str:
-    client_id = claims_of(request).client_id
-    assert client_id is not None  # requires_client guarantees it
-    return client_id
 
 
 def _published(external_id: str, result: Upserted, with_digest: bool) -> Response[Published]:
@@ -73,7 +67,7 @@ class AgencyProcedures(Controller):
         clock: NamedDependency[Clock],
     ) -> Response[Published]:
         result = await publisher.upsert_procedure(
-            db_session, _agency(request), _external(external_id), data, clock.now()
+            db_session, client_of(request), _external(external_id), data, clock.now()
         )
         await db_session.commit()
         return _published(external_id, result, with_digest=False)
@@ -93,7 +87,7 @@ class AgencyProcedures(Controller):
         clock: NamedDependency[Clock],
     ) -> None:
         done = await publisher.withdraw(
-            db_session, Procedure, _agency(request), external_id, clock.now()
+            db_session, Procedure, client_of(request), external_id, clock.now()
         )
         if done is None:
             raise NOT_FOUND
@@ -110,7 +104,7 @@ class AgencyProcedures(Controller):
         external_id: FromPath[str],
         db_session: NamedDependency[AsyncSession],
     ) -> list[AgencyMessage]:
-        procedure = await _own_procedure(db_session, _agency(request), external_id)
+        procedure = await _own_procedure(db_session, client_of(request), external_id)
         rows = await db_session.scalars(
             select(Message).where(Message.procedure_id == procedure.id).order_by(Message.agency_seq)
         )
@@ -130,7 +124,7 @@ class AgencyProcedures(Controller):
         db_session: NamedDependency[AsyncSession],
         clock: NamedDependency[Clock],
     ) -> AgencyMessage:
-        agency_id = _agency(request)
+        agency_id = client_of(request)
         procedure = await _own_procedure(db_session, agency_id, external_id)
         message = await write_message(db_session, procedure, "agency", data.body, clock)
         await db_session.commit()
@@ -152,7 +146,7 @@ class AgencyInbox(Controller):
         limit: Limit = None,
     ) -> Page[AgencyMessage]:
         """Every message on the agency's procedures, oldest first, as a delta-sync feed."""
-        agency_id = _agency(request)
+        agency_id = client_of(request)
         changes = await owner_changes(
             db_session,
             Message,
@@ -194,7 +188,7 @@ class AgencyRecords(Controller):
         clock: NamedDependency[Clock],
     ) -> Response[Published]:
         result = await publisher.upsert_record(
-            db_session, _agency(request), _external(external_id), data, clock.now()
+            db_session, client_of(request), _external(external_id), data, clock.now()
         )
         await db_session.commit()
         return _published(external_id, result, with_digest=True)
@@ -214,7 +208,7 @@ class AgencyRecords(Controller):
         clock: NamedDependency[Clock],
     ) -> None:
         done = await publisher.withdraw(
-            db_session, Record, _agency(request), external_id, clock.now()
+            db_session, Record, client_of(request), external_id, clock.now()
         )
         if done is None:
             raise NOT_FOUND
